@@ -1,0 +1,3 @@
+from sier.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,25 @@
+import argparse
+
+HELP = "make speaker-disjoint folds (train/val/test) from a manifest and print them"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--manifest", default="data/manifest.csv", help="manifest written by `sier prepare`")
+    p.add_argument("--protocol", default="session", choices=["session", "speaker"],
+                   help="session: 5 folds, leave one session out; speaker: 10 folds, leave one speaker out")
+    p.add_argument("--out", default="experiments/split", help="directory to write folds.json into")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sier.corpora.records import read_manifest
+    from sier.splits import folds_table, make_folds, save_folds
+
+    utterances = read_manifest(args.manifest)
+    folds = make_folds(utterances, args.protocol)
+    out = Path(args.out) / "folds.json"
+    save_folds(out, folds, args.protocol)
+    print(folds_table(folds))
+    print(f"\n{len(folds)} folds ({args.protocol} protocol) -> {out}")
+    return 0

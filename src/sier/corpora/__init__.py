@@ -1,0 +1,1 @@
+"""Corpus readers: turn a corpus on disk into Utterance records (a manifest)."""

@@ -1,0 +1,171 @@
+"""IEMOCAP reader for the official `IEMOCAP_full_release` layout.
+
+Labels come from the top-level `SessionN/dialog/EmoEvaluation/*.txt` only; their summary
+lines look like `[6.2901 - 8.2357]<TAB>Ses01F_impro01_F000<TAB>neu<TAB>[2.5000, 2.5000, 2.5000]`.
+Audio is `SessionN/sentences/wav/<dialog>/<utterance id>.wav`. The speaker is the session
+plus the gender letter that starts the id's last part (`..._F012` is the female actor),
+not the letter in the dialog name (that one says who wore the motion markers).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sier.audio import audio_duration
+from sier.corpora.labels import IEMOCAP4_FULL_RELEASE, LabelMap, get_label_map
+from sier.corpora.records import Utterance
+from sier.errors import AudioError, CorpusError
+
+log = logging.getLogger(__name__)
+
+CORPUS = "iemocap"
+
+# Ses03M_script01_2_F012, Ses03M_impro05a_M001, Ses05M_script01_1b_F003
+UTTERANCE_ID = re.compile(
+    r"^Ses(?P<session>\d{2})(?P<mocap>[FM])_(?P<dialog_rest>.+)_(?P<gender>[FM])(?P<turn>\d{3})$"
+)
+# [start - end]<TAB>id<TAB>label<TAB>[V, A, D]; per-annotator lines start with C-, A-, etc.
+SUMMARY_LINE = re.compile(
+    r"^\[\s*(?P<start>[\d.]+)\s*-\s*(?P<end>[\d.]+)\s*\]\s+(?P<id>Ses\S+)\s+(?P<label>[a-z]+)\s+\["
+)
+SESSION_DIR = re.compile(r"^Session(?P<n>\d+)$")
+
+
+@dataclass
+class PrepareResult:
+    """What `read_iemocap` found: kept utterances and what it left out, and why."""
+
+    utterances: list[Utterance]
+    missing_wavs: list[str] = field(default_factory=list)  # ids whose wav does not exist
+    bad_wavs: list[str] = field(default_factory=list)  # "id: reason" for unreadable wavs
+    dropped_labels: dict[str, int] = field(default_factory=dict)  # raw label -> count dropped
+    warnings: list[str] = field(default_factory=list)
+
+
+def find_root(root: str | os.PathLike) -> Path:
+    """The folder that holds Session1..5: `root` itself or its `IEMOCAP_full_release` child."""
+    root = Path(root)
+    if not root.is_dir():
+        raise CorpusError(f"{root}: not a directory; pass the path of IEMOCAP_full_release with --root.")
+    for candidate in (root, root / "IEMOCAP_full_release"):
+        if any(SESSION_DIR.match(p.name) for p in candidate.iterdir() if p.is_dir()) if candidate.is_dir() else False:
+            return candidate
+    raise CorpusError(
+        f"{root}: not an IEMOCAP tree; expected Session1..Session5 folders, each with "
+        "dialog/EmoEvaluation/*.txt and sentences/wav/<dialog>/<id>.wav "
+        "(the layout of IEMOCAP_full_release)."
+    )
+
+
+def _is_junk(path: Path) -> bool:
+    """macOS resource forks (._*) and Finder files (.DS_Store), found in the real release."""
+    return path.name.startswith("._") or path.name == ".DS_Store"
+
+
+def label_files(session_dir: Path) -> list[Path]:
+    """Top-level EmoEvaluation/*.txt of one session (subfolders hold per-rater files)."""
+    eval_dir = session_dir / "dialog" / "EmoEvaluation"
+    if not eval_dir.is_dir():
+        raise CorpusError(
+            f"{eval_dir}: label folder missing; a session of IEMOCAP_full_release has "
+            "dialog/EmoEvaluation/*.txt. Is the copy complete?"
+        )
+    files = sorted(p for p in eval_dir.iterdir() if p.is_file() and p.suffix == ".txt" and not _is_junk(p))
+    if not files:
+        raise CorpusError(f"{eval_dir}: no label files (*.txt); is the copy complete?")
+    return files
+
+
+def parse_label_file(path: Path) -> list[tuple[str, str]]:
+    """(utterance id, raw label) of each summary line; other lines are ignored."""
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    found = []
+    for line in text.splitlines():  # handles CRLF and stray CR
+        m = SUMMARY_LINE.match(line.strip())
+        if m and UTTERANCE_ID.match(m["id"]):
+            found.append((m["id"], m["label"]))
+    return found
+
+
+def wav_path(session_dir: Path, utt_id: str) -> Path:
+    dialog = utt_id.rsplit("_", 1)[0]
+    return session_dir / "sentences" / "wav" / dialog / f"{utt_id}.wav"
+
+
+def speaker_of(utt_id: str) -> tuple[str, int, str]:
+    """(speaker, session, gender) of an utterance id, e.g. Ses03M_script01_2_F012 -> (Ses03F, 3, F)."""
+    m = UTTERANCE_ID.match(utt_id)
+    if not m:
+        raise CorpusError(f"{utt_id!r} is not an IEMOCAP utterance id (e.g. Ses01F_impro01_M003)")
+    session = int(m["session"])
+    return f"Ses{session:02d}{m['gender']}", session, m["gender"]
+
+
+def read_iemocap(root: str | os.PathLike, label_map: str | LabelMap = "iemocap-4") -> PrepareResult:
+    """Read an IEMOCAP tree into Utterances under `label_map`, sorted by id."""
+    lmap = get_label_map(label_map) if isinstance(label_map, str) else label_map
+    base = find_root(root)
+    sessions = sorted(
+        (p for p in base.iterdir() if p.is_dir() and SESSION_DIR.match(p.name)),
+        key=lambda p: int(SESSION_DIR.match(p.name)["n"]),
+    )
+    result = PrepareResult(utterances=[])
+    seen: set[str] = set()
+    for session_dir in sessions:
+        for label_file in label_files(session_dir):
+            for utt_id, raw in parse_label_file(label_file):
+                if utt_id in seen:
+                    continue
+                seen.add(utt_id)
+                label = lmap.map(raw)
+                if label is None:
+                    result.dropped_labels[raw] = result.dropped_labels.get(raw, 0) + 1
+                    continue
+                wav = wav_path(session_dir, utt_id)
+                if not wav.is_file():
+                    result.missing_wavs.append(utt_id)
+                    continue
+                try:
+                    duration = audio_duration(wav)
+                except AudioError as exc:
+                    result.bad_wavs.append(f"{utt_id}: {exc}")
+                    continue
+                speaker, session, gender = speaker_of(utt_id)
+                result.utterances.append(
+                    Utterance(utt_id, str(wav.resolve()), speaker, session, gender, label, duration, CORPUS)
+                )
+    result.utterances.sort(key=lambda u: u.id)
+    if result.missing_wavs:
+        result.warnings.append(
+            f"{len(result.missing_wavs)} labelled utterance(s) left out because their wav is missing, "
+            f"e.g. {', '.join(result.missing_wavs[:5])}"
+        )
+    if result.bad_wavs:
+        result.warnings.append(f"{len(result.bad_wavs)} unreadable wav(s) left out, e.g. {result.bad_wavs[0]}")
+    if lmap.name == "iemocap-4":
+        result.warnings.extend(compare_with_full_release(result.utterances))
+    return result
+
+
+def compare_with_full_release(utterances: list[Utterance]) -> list[str]:
+    """Warnings naming each difference from the known iemocap-4 counts of the full release.
+
+    Only checked when all five sessions are present (a partial copy is the user's choice)."""
+    if {u.session for u in utterances} != {1, 2, 3, 4, 5}:
+        return []
+    known = IEMOCAP4_FULL_RELEASE
+    diffs = []
+    if len(utterances) != known["total"]:
+        diffs.append(f"total {len(utterances)} (full release: {known['total']})")
+    for key, attr in (("classes", "label"), ("speakers", "speaker")):
+        for name, expected in known[key].items():
+            got = sum(1 for u in utterances if getattr(u, attr) == name)
+            if got != expected:
+                diffs.append(f"{name} {got} (full release: {expected})")
+    if not diffs:
+        return []
+    return ["counts differ from the full IEMOCAP release: " + "; ".join(diffs[:8])]

@@ -1,0 +1,91 @@
+"""The Utterance record, the manifest that holds them, and count tables."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections import Counter
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from sier.errors import CorpusError
+from sier.fileio import write_text
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One labelled utterance of a corpus."""
+
+    id: str  # e.g. Ses01F_impro01_M003
+    path: str  # absolute path of the wav
+    speaker: str  # e.g. Ses01M (session + gender of the person who speaks)
+    session: int  # 1..5 for IEMOCAP
+    gender: str  # "F" or "M"
+    label: str  # class after the label map, e.g. "hap"
+    duration_s: float  # seconds, read from the file header
+    corpus: str  # e.g. "iemocap"
+
+
+MANIFEST_FIELDS = [f.name for f in fields(Utterance)]
+
+
+def write_manifest(path: str | os.PathLike, utterances: Sequence[Utterance]) -> None:
+    """Write utterances as CSV (one row per utterance, columns = Utterance fields)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=MANIFEST_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for utt in utterances:
+        row = asdict(utt)
+        row["duration_s"] = f"{utt.duration_s:.4f}"
+        writer.writerow(row)
+    write_text(path, buf.getvalue())
+
+
+def read_manifest(path: str | os.PathLike) -> list[Utterance]:
+    """Read a manifest written by `write_manifest`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError(f"{path}: manifest not found; create it with `sier prepare`.")
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = set(MANIFEST_FIELDS) - set(reader.fieldnames or [])
+        if missing:
+            raise CorpusError(
+                f"{path}: not a sier manifest (missing columns {sorted(missing)}); "
+                "create it with `sier prepare`."
+            )
+        try:
+            return [
+                Utterance(
+                    id=row["id"],
+                    path=row["path"],
+                    speaker=row["speaker"],
+                    session=int(row["session"]),
+                    gender=row["gender"],
+                    label=row["label"],
+                    duration_s=float(row["duration_s"]),
+                    corpus=row["corpus"],
+                )
+                for row in reader
+            ]
+        except ValueError as exc:
+            raise CorpusError(f"{path}: malformed manifest row ({exc}); re-run `sier prepare`.") from exc
+
+
+def count_table(utterances: Iterable[Utterance], labels: Sequence[str] | None = None) -> str:
+    """A plain-text table of counts, classes (rows) x speakers (columns), with totals."""
+    utterances = list(utterances)
+    counts = Counter((u.label, u.speaker) for u in utterances)
+    speakers = sorted({u.speaker for u in utterances})
+    labels = list(labels) if labels else sorted({u.label for u in utterances})
+    width = max([7] + [len(s) for s in speakers])
+    head = "class".ljust(8) + "".join(s.rjust(width + 1) for s in speakers) + "total".rjust(width + 1)
+    lines = [head]
+    for lab in labels:
+        row = [counts[(lab, s)] for s in speakers]
+        lines.append(lab.ljust(8) + "".join(str(c).rjust(width + 1) for c in row) + str(sum(row)).rjust(width + 1))
+    totals = [sum(counts[(lab, s)] for lab in labels) for s in speakers]
+    lines.append("total".ljust(8) + "".join(str(c).rjust(width + 1) for c in totals) + str(sum(totals)).rjust(width + 1))
+    return "\n".join(lines)

@@ -1,0 +1,136 @@
+"""Speaker-independent folds and the checker that every later stage runs on them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+from sier.corpora.records import Utterance
+from sier.errors import SplitError
+from sier.fileio import read_json, write_json
+
+PROTOCOLS = ("session", "speaker")
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One fold: utterance ids and speakers of train / val / test."""
+
+    index: int
+    train: tuple[str, ...]
+    val: tuple[str, ...]
+    test: tuple[str, ...]
+    train_speakers: tuple[str, ...]
+    val_speakers: tuple[str, ...]
+    test_speakers: tuple[str, ...]
+
+
+def check_fold(fold: Fold, utterances: Sequence[Utterance] | None = None) -> None:
+    """Raise SplitError if a speaker or an utterance is in two of train/val/test.
+
+    With `utterances`, also check that each utterance's speaker belongs to its part.
+    """
+    parts = {"train": fold.train_speakers, "val": fold.val_speakers, "test": fold.test_speakers}
+    names = list(parts)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            shared = set(parts[a]) & set(parts[b])
+            if shared:
+                raise SplitError(f"fold {fold.index}: speaker(s) {sorted(shared)} in both {a} and {b}")
+    ids = {"train": fold.train, "val": fold.val, "test": fold.test}
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            shared = set(ids[a]) & set(ids[b])
+            if shared:
+                raise SplitError(f"fold {fold.index}: utterance(s) {sorted(shared)[:5]} in both {a} and {b}")
+    if utterances is not None:
+        speaker_of = {u.id: u.speaker for u in utterances}
+        for part in names:
+            allowed = set(parts[part])
+            for uid in ids[part]:
+                if uid not in speaker_of:
+                    raise SplitError(f"fold {fold.index}: utterance {uid} in {part} is not in the manifest")
+                if speaker_of[uid] not in allowed:
+                    raise SplitError(
+                        f"fold {fold.index}: utterance {uid} of speaker {speaker_of[uid]} is in {part}, "
+                        f"whose speakers are {sorted(allowed)}"
+                    )
+
+
+def _fold_from_speakers(index: int, utterances: Sequence[Utterance], val: set[str], test: set[str]) -> Fold:
+    speakers = sorted({u.speaker for u in utterances})
+    train = [s for s in speakers if s not in val and s not in test]
+    fold = Fold(
+        index=index,
+        train=tuple(u.id for u in utterances if u.speaker in train),
+        val=tuple(u.id for u in utterances if u.speaker in val),
+        test=tuple(u.id for u in utterances if u.speaker in test),
+        train_speakers=tuple(train),
+        val_speakers=tuple(sorted(val)),
+        test_speakers=tuple(sorted(test)),
+    )
+    check_fold(fold, utterances)
+    return fold
+
+
+def make_folds(utterances: Sequence[Utterance], protocol: str = "session") -> list[Fold]:
+    """Speaker-disjoint folds.
+
+    - `session`: one fold per session; test = that session's speakers, validation = the
+      speakers of the next session (cyclically: session 5's fold validates on session 1),
+      train = the rest.
+    - `speaker`: one fold per speaker; test = that speaker, validation = the other
+      speaker(s) of the same session (so no session partner of the test speaker, whose
+      dialogs share content, is trained on), train = the rest.
+    """
+    if protocol not in PROTOCOLS:
+        raise SplitError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
+    sessions = sorted({u.session for u in utterances})
+    if len(sessions) < 3:
+        raise SplitError(
+            f"need at least 3 sessions for train/val/test, the manifest has {len(sessions)} ({sessions})"
+        )
+    by_session: dict[int, set[str]] = {}
+    for u in utterances:
+        by_session.setdefault(u.session, set()).add(u.speaker)
+    folds = []
+    if protocol == "session":
+        for i, sess in enumerate(sessions):
+            val_sess = sessions[(i + 1) % len(sessions)]
+            folds.append(_fold_from_speakers(i, utterances, by_session[val_sess], by_session[sess]))
+    else:
+        for i, speaker in enumerate(sorted({u.speaker for u in utterances})):
+            sess = next(u.session for u in utterances if u.speaker == speaker)
+            partners = by_session[sess] - {speaker}
+            if not partners:
+                raise SplitError(f"speaker {speaker} has no session partner to validate on")
+            folds.append(_fold_from_speakers(i, utterances, partners, {speaker}))
+    return folds
+
+
+def save_folds(path: str | os.PathLike, folds: Sequence[Fold], protocol: str) -> None:
+    write_json(path, {"protocol": protocol, "folds": [asdict(f) for f in folds]})
+
+
+def load_folds(path: str | os.PathLike) -> list[Fold]:
+    """Read folds written by `save_folds`; each is checked again on load."""
+    try:
+        data = read_json(path)
+        folds = [Fold(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in f.items()}) for f in data["folds"]]
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise SplitError(f"{path}: not a sier folds file ({exc}); create it with `sier split`.") from exc
+    for fold in folds:
+        check_fold(fold)
+    return folds
+
+
+def folds_table(folds: Sequence[Fold]) -> str:
+    """A plain-text table: one row per fold with its speakers and utterance counts."""
+    lines = [f"{'fold':>4}  {'test speakers':<16} {'val speakers':<16} {'#train':>6} {'#val':>5} {'#test':>5}"]
+    for f in folds:
+        lines.append(
+            f"{f.index:>4}  {','.join(f.test_speakers):<16} {','.join(f.val_speakers):<16} "
+            f"{len(f.train):>6} {len(f.val):>5} {len(f.test):>5}"
+        )
+    return "\n".join(lines)
