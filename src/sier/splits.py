@@ -118,7 +118,7 @@ def load_folds(path: str | os.PathLike) -> list[Fold]:
     try:
         data = read_json(path)
         folds = [Fold(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in f.items()}) for f in data["folds"]]
-    except (OSError, KeyError, TypeError, ValueError) as exc:
+    except (OSError, AttributeError, KeyError, TypeError, ValueError) as exc:
         raise SplitError(f"{path}: not a sier folds file ({exc}); create it with `sier split`.") from exc
     for fold in folds:
         check_fold(fold)

@@ -82,7 +82,7 @@ def label_files(session_dir: Path) -> list[Path]:
 
 def parse_label_file(path: Path) -> list[tuple[str, str]]:
     """(utterance id, raw label) of each summary line; other lines are ignored."""
-    text = path.read_bytes().decode("utf-8", errors="replace")
+    text = path.read_bytes().decode("utf-8-sig", errors="replace")
     found = []
     for line in text.splitlines():  # handles CRLF and stray CR
         m = SUMMARY_LINE.match(line.strip())
@@ -146,7 +146,8 @@ def read_iemocap(root: str | os.PathLike, label_map: str | LabelMap = "iemocap-4
         )
     if result.bad_wavs:
         result.warnings.append(f"{len(result.bad_wavs)} unreadable wav(s) left out, e.g. {result.bad_wavs[0]}")
-    if lmap.name == "iemocap-4":
+    # The synthetic corpus (sier synth) marks itself with synth.json; its counts are its own.
+    if lmap.name == "iemocap-4" and not (base / "synth.json").is_file():
         result.warnings.extend(compare_with_full_release(result.utterances))
     return result
 
@@ -161,11 +162,13 @@ def compare_with_full_release(utterances: list[Utterance]) -> list[str]:
     diffs = []
     if len(utterances) != known["total"]:
         diffs.append(f"total {len(utterances)} (full release: {known['total']})")
-    for key, attr in (("classes", "label"), ("speakers", "speaker")):
+    for key, attr, prefix in (("classes", "label", ""), ("sessions", "session", "session "), ("speakers", "speaker", "")):
         for name, expected in known[key].items():
             got = sum(1 for u in utterances if getattr(u, attr) == name)
             if got != expected:
-                diffs.append(f"{name} {got} (full release: {expected})")
+                diffs.append(f"{prefix}{name} {got} (full release: {expected})")
     if not diffs:
         return []
-    return ["counts differ from the full IEMOCAP release: " + "; ".join(diffs[:8])]
+    limit = 8
+    more = f" (+{len(diffs) - limit} more)" if len(diffs) > limit else ""
+    return ["counts differ from the full IEMOCAP release: " + "; ".join(diffs[:limit]) + more]

@@ -38,7 +38,7 @@ def write_manifest(path: str | os.PathLike, utterances: Sequence[Utterance]) -> 
     writer.writeheader()
     for utt in utterances:
         row = asdict(utt)
-        row["duration_s"] = f"{utt.duration_s:.4f}"
+        row["duration_s"] = repr(float(utt.duration_s))  # shortest text that reads back exactly
         writer.writerow(row)
     write_text(path, buf.getvalue())
 
@@ -70,7 +70,7 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
                 )
                 for row in reader
             ]
-        except ValueError as exc:
+        except (TypeError, ValueError) as exc:  # TypeError: a row with too few columns
             raise CorpusError(f"{path}: malformed manifest row ({exc}); re-run `sier prepare`.") from exc
 
 
