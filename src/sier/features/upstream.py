@@ -1,0 +1,374 @@
+"""Upstream encoders (HuBERT, wav2vec 2.0, WavLM via transformers) split into a frozen prefix
+and a trainable top.
+
+The prefix (conv feature encoder + feature projection + positional conv embedding + the
+pre-encoder layer norm where the model has one + transformer layers 1..N) runs once per
+utterance without padding; its output is what the cache stores. The top (layers N+1..L and
+the final layer norm of "stable layer norm" models) runs on padded batches with a mask and
+is trained with the head.
+
+Layer numbering follows HF `hidden_states`: index 0 is the input of the first transformer
+layer, index k the output of layer k. `last_hidden_state` differs from `hidden_states[L]`
+only for stable-layer-norm models (large checkpoints), where it has the final layer norm.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from sier.constants import SAMPLE_RATE
+from sier.errors import FeatureError
+from sier.features.config import FeatureConfig
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_TYPES = ("hubert", "wav2vec2", "wavlm")
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """What the upstream's feature extractor does to the waveform before the model."""
+
+    do_normalize: bool  # zero-mean unit-variance per utterance before the conv encoder
+
+
+# ---------------------------------------------------------------- loading
+
+
+def hub_offline() -> bool:
+    """True when HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is set in the environment."""
+    flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("TRANSFORMERS_OFFLINE", ""))
+    return any(v.strip().upper() in {"1", "ON", "YES", "TRUE"} for v in flags)
+
+
+def _local_folder(name_or_path: str) -> Path | None:
+    """The folder `name_or_path` names, None for a hub id; FeatureError for a missing path."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return path.resolve()
+    if path.exists():
+        raise FeatureError(f"{path}: is a file; pass the folder written by save_pretrained (config.json + weights).")
+    looks_like_path = name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1 or "\\" in name_or_path
+    if looks_like_path:
+        raise FeatureError(f"{name_or_path}: model folder not found; check the path.")
+    return None
+
+
+def _from_pretrained(loader: Any, name_or_path: str, revision: str | None, what: str) -> Any:
+    """Call `loader.from_pretrained`, cache first; turn OSError into a FeatureError that says what to do."""
+    folder = _local_folder(name_or_path)
+    if folder is not None:
+        try:
+            return loader.from_pretrained(str(folder), local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise FeatureError(f"{folder}: cannot load the {what} ({exc}); pass a folder written by save_pretrained.") from exc
+    try:  # the local hub cache first: no network, fails in milliseconds
+        return loader.from_pretrained(name_or_path, revision=revision, local_files_only=True)
+    except OSError as exc:
+        if hub_offline():
+            raise FeatureError(
+                f"{name_or_path}: the {what} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set. "
+                f"Download it on a machine with network (`hf download {name_or_path}`) or pass a local folder "
+                "written by save_pretrained as --upstream."
+            ) from exc
+    try:
+        return loader.from_pretrained(name_or_path, revision=revision)
+    except OSError as exc:
+        raise FeatureError(
+            f"{name_or_path}: cannot download the {what} ({exc}); check the id and your network, "
+            "or pass a local folder written by save_pretrained."
+        ) from exc
+
+
+def upstream_config(name_or_path: str, revision: str | None = None):
+    """The transformers config of an upstream (no weights loaded); FeatureError if unsupported."""
+    from transformers import AutoConfig
+
+    config = _from_pretrained(AutoConfig, name_or_path, revision, "model config")
+    if config.model_type not in SUPPORTED_TYPES:
+        raise FeatureError(
+            f"{name_or_path}: model type {config.model_type!r} is not supported; use one of {', '.join(SUPPORTED_TYPES)}."
+        )
+    if getattr(config, "add_adapter", False):
+        raise FeatureError(f"{name_or_path}: models with an output adapter (add_adapter=True) are not supported.")
+    return config
+
+
+def load_upstream(name_or_path: str, revision: str | None = None) -> tuple[nn.Module, Preprocessing]:
+    """Load an upstream in eval mode with its preprocessing; never downloads when HF_HUB_OFFLINE is set.
+
+    `name_or_path` is a hub id (cache first, then the network unless offline) or a local folder
+    written by `save_pretrained`. A missing preprocessor config means no normalisation (warned).
+    """
+    from transformers import AutoFeatureExtractor, AutoModel
+
+    upstream_config(name_or_path, revision)  # fail early and clearly on an unsupported model
+    model = _from_pretrained(AutoModel, name_or_path, revision, "model")
+    try:
+        extractor = _from_pretrained(AutoFeatureExtractor, name_or_path, revision, "feature extractor config")
+        do_normalize = bool(getattr(extractor, "do_normalize", False))
+    except FeatureError as exc:
+        log.warning("%s; assuming the raw waveform is not normalised (do_normalize=False)", exc)
+        do_normalize = False
+    model.eval()
+    preprocessing = Preprocessing(do_normalize=do_normalize)
+    model.sier_preprocessing = preprocessing  # read by split_upstream when not passed explicitly
+    return model, preprocessing
+
+
+def upstream_identity(cfg: FeatureConfig) -> dict[str, Any]:
+    """What identifies the upstream's weights, for cache keys: the hub id, revision and resolved
+    commit, or for a local folder its resolved path and a hash of its config/weight file stats."""
+    if cfg.is_fbank:
+        return {"upstream": cfg.upstream}
+    folder = _local_folder(cfg.upstream)
+    if folder is not None:
+        stats = sorted(
+            (p.name, p.stat().st_size, p.stat().st_mtime_ns)
+            for p in folder.iterdir()
+            if p.is_file() and p.name.endswith(_WEIGHT_SUFFIXES)
+        )
+        digest = hashlib.sha256(repr(stats).encode()).hexdigest()[:16]
+        return {"upstream": str(folder), "files": digest}
+    config = upstream_config(cfg.upstream, cfg.revision)
+    return {"upstream": cfg.upstream, "revision": cfg.revision, "commit": getattr(config, "_commit_hash", None)}
+
+
+# ---------------------------------------------------------------- derived sizes
+
+
+def num_layers(config) -> int:
+    return int(config.num_hidden_layers)
+
+
+def resolve_freeze(cfg: FeatureConfig, config) -> int:
+    """freeze_layers as a number 0..L (None means L); FeatureError for an impossible config."""
+    total = num_layers(config)
+    n = total if cfg.freeze_layers is None else cfg.freeze_layers
+    if n > total:
+        raise FeatureError(f"freeze_layers={n} but {cfg.upstream} has only {total} transformer layers.")
+    if n < total and (cfg.layer is not None or cfg.layer_weighted):
+        raise FeatureError("layer and layer_weighted need the whole upstream frozen (freeze_layers unset or = L).")
+    if cfg.layer is not None and not 0 <= cfg.layer <= total:
+        raise FeatureError(f"layer={cfg.layer} is out of range 0..{total} for {cfg.upstream}.")
+    return n
+
+
+def feature_dim(cfg: FeatureConfig) -> int:
+    """Size of one cached frame vector (hidden size, or the number of mel bands for fbank)."""
+    from sier.constants import FBANK_N_MELS
+
+    return FBANK_N_MELS if cfg.is_fbank else int(upstream_config(cfg.upstream, cfg.revision).hidden_size)
+
+
+def num_cached_layers(cfg: FeatureConfig) -> int:
+    """1, or L+1 when the whole upstream is frozen and layer-weighted."""
+    if cfg.is_fbank or not cfg.layer_weighted:
+        return 1
+    return num_layers(upstream_config(cfg.upstream, cfg.revision)) + 1
+
+
+def conv_stride(config) -> int:
+    """Samples per frame of the conv feature encoder: the product of its strides."""
+    stride = 1
+    for s in config.conv_stride:
+        stride *= int(s)
+    return stride
+
+
+def frames_per_second(cfg: FeatureConfig) -> float:
+    """Frame rate of the features: SAMPLE_RATE over the conv stride (50.0 for HuBERT), or 1/hop for fbank."""
+    from sier.constants import FBANK_HOP_S
+
+    if cfg.is_fbank:
+        return 1.0 / FBANK_HOP_S
+    return SAMPLE_RATE / conv_stride(upstream_config(cfg.upstream, cfg.revision))
+
+
+# ---------------------------------------------------------------- the split
+
+
+def _layer_class(config, stable: bool):
+    if config.model_type == "hubert":
+        from transformers.models.hubert import modeling_hubert as m
+
+        return m.HubertEncoderLayerStableLayerNorm if stable else m.HubertEncoderLayer
+    if config.model_type == "wav2vec2":
+        from transformers.models.wav2vec2 import modeling_wav2vec2 as m
+
+        return m.Wav2Vec2EncoderLayerStableLayerNorm if stable else m.Wav2Vec2EncoderLayer
+    if config.model_type == "wavlm":
+        from transformers.models.wavlm import modeling_wavlm as m
+
+        return m.WavLMEncoderLayerStableLayerNorm if stable else m.WavLMEncoderLayer
+    raise FeatureError(f"model type {config.model_type!r} is not supported; use one of {', '.join(SUPPORTED_TYPES)}.")
+
+
+def _run_layers(layers, hidden: Tensor, mask, relative_bias: bool, collect: list[Tensor] | None = None) -> Tensor:
+    """Run transformer layers; WavLM layers pass their relative position bias on to the next."""
+    position_bias = None
+    for layer in layers:
+        if relative_bias:
+            hidden, position_bias = layer(hidden, attention_mask=mask, position_bias=position_bias)
+        else:
+            hidden = layer(hidden, attention_mask=mask)
+        if collect is not None:
+            collect.append(hidden)
+    return hidden
+
+
+class FrozenPrefix(nn.Module):
+    """Waveform -> hidden states of the frozen part: `[1, samples]` -> `[frames, dim]`
+    (or `[L+1, frames, dim]` when layer-weighted). One utterance at a time, no padding."""
+
+    def __init__(self, model: nn.Module, freeze_layers: int, output: str | int, preprocessing: Preprocessing,
+                 dtype: str = "float32"):
+        """`output`: "prefix" (input of layer freeze_layers+1), "last" (last_hidden_state),
+        "all" (every hidden state) or an int k (hidden_states[k])."""
+        super().__init__()
+        config = model.config
+        self.stable = bool(config.do_stable_layer_norm)
+        self.relative_bias = config.model_type == "wavlm"
+        self.do_normalize = preprocessing.do_normalize
+        self.autocast_dtype = getattr(torch, dtype)
+        self.output = output
+        run = freeze_layers if not isinstance(output, int) else output
+        self.feature_extractor = model.feature_extractor
+        self.feature_projection = model.feature_projection
+        self.pos_conv_embed = model.encoder.pos_conv_embed
+        self.layer_norm = model.encoder.layer_norm  # pre-encoder norm, or the final one when stable
+        self.layers = nn.ModuleList(list(model.encoder.layers[:run]))
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> "FrozenPrefix":
+        return super().train(False)  # frozen: dropout stays off whatever the caller does
+
+    def embed(self, waveform: Tensor) -> Tensor:
+        """`[1, samples]` -> input of the first transformer layer `[1, frames, dim]`."""
+        if self.do_normalize:
+            waveform = (waveform - waveform.mean()) / torch.sqrt(waveform.var(unbiased=False) + 1e-7)
+        features = self.feature_extractor(waveform).transpose(1, 2)
+        hidden = self.feature_projection(features)
+        if isinstance(hidden, tuple):  # wav2vec2 / WavLM also return the normed conv features
+            hidden = hidden[0]
+        hidden = hidden + self.pos_conv_embed(hidden)
+        return hidden if self.stable else self.layer_norm(hidden)
+
+    def forward(self, waveform: Tensor) -> Tensor:
+        """`waveform [1, samples]` at SAMPLE_RATE -> float32 `[frames, dim]` or `[L+1, frames, dim]`."""
+        enabled = self.autocast_dtype != torch.float32
+        with torch.autocast(waveform.device.type, dtype=self.autocast_dtype, enabled=enabled):
+            hidden = self.embed(waveform)
+            states = [hidden] if self.output == "all" else None
+            hidden = _run_layers(self.layers, hidden, None, self.relative_bias, states)
+            if self.output == "all":
+                out = torch.cat(states, dim=0)  # [L+1, frames, dim], as HF hidden_states
+            elif self.output == "last" and self.stable:
+                out = self.layer_norm(hidden)[0]
+            else:
+                out = hidden[0]
+        return out.float()
+
+
+class TrainableTop(nn.Module):
+    """Transformer layers N+1..L (+ final layer norm of stable-layer-norm models) on padded batches."""
+
+    def __init__(self, config, first_layer: int, attn_implementation: str = "sdpa"):
+        """Random init; use `from_upstream` to copy weights or load a state dict."""
+        super().__init__()
+        config._attn_implementation = attn_implementation
+        self.config = config
+        self.first_layer = first_layer
+        self.stable = bool(config.do_stable_layer_norm)
+        self.relative_bias = config.model_type == "wavlm"
+        layer_cls = _layer_class(config, self.stable)
+        count = num_layers(config) - first_layer
+        if count <= 0:
+            raise FeatureError(f"nothing to train: first_layer={first_layer} of {num_layers(config)} layers.")
+        if self.relative_bias:  # the first top layer computes the relative position bias for the rest
+            layers = [layer_cls(config, has_relative_position_bias=(i == 0)) for i in range(count)]
+        else:
+            layers = [layer_cls(config) for _ in range(count)]
+        self.layers = nn.ModuleList(layers)
+        self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if self.stable else None
+
+    @classmethod
+    def from_upstream(cls, model: nn.Module, freeze_layers: int) -> "TrainableTop":
+        """A top holding copies of `model`'s layers freeze_layers+1..L (and its final norm)."""
+        top = cls(model.config.__class__.from_dict(model.config.to_dict()), freeze_layers,
+                  model.config._attn_implementation or "sdpa")
+        source = model.encoder.layers
+        for i, layer in enumerate(top.layers):
+            missing, unexpected = layer.load_state_dict(source[freeze_layers + i].state_dict(), strict=False)
+            if unexpected or (missing and not (i == 0 and all("rel_attn_embed" in k for k in missing))):
+                raise FeatureError(f"cannot copy layer {freeze_layers + i + 1}: missing {missing}, unexpected {unexpected}")
+        if top.relative_bias and freeze_layers > 0:
+            bias = source[0].attention.rel_attn_embed
+            top.layers[0].attention.rel_attn_embed.load_state_dict(bias.state_dict())
+        if top.final_norm is not None:
+            top.final_norm.load_state_dict(model.encoder.layer_norm.state_dict())
+        return top.train(model.training)
+
+    def spec(self) -> dict[str, Any]:
+        """JSON-able description that `build_top` rebuilds this module from (weights not included)."""
+        return {
+            "model_type": self.config.model_type,
+            "config": self.config.to_dict(),
+            "first_layer": self.first_layer,
+            "attn_implementation": self.config._attn_implementation,
+        }
+
+    def forward(self, hidden: Tensor, lengths: Tensor) -> Tensor:
+        """`hidden [B, T, D]` (cached prefix output, padded), `lengths [B]` frames -> `[B, T, D]`;
+        padded frames come out as zeros and never affect the valid ones."""
+        valid = torch.arange(hidden.shape[1], device=hidden.device)[None, :] < lengths.to(hidden.device)[:, None]
+        if self.relative_bias:  # WavLM attention takes the 2D mask as key padding (None: no padding)
+            mask = None if bool(valid.all()) else valid.long()
+        else:
+            from transformers.masking_utils import create_bidirectional_mask
+
+            mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden, attention_mask=valid)
+        hidden = _run_layers(self.layers, hidden, mask, self.relative_bias)
+        if self.final_norm is not None:
+            hidden = self.final_norm(hidden)
+        return hidden * valid[..., None].to(hidden.dtype)
+
+
+def build_top(spec: dict[str, Any]) -> TrainableTop:
+    """Rebuild a TrainableTop (random weights) from `TrainableTop.spec()`; load its state dict after."""
+    from transformers import CONFIG_MAPPING
+
+    if spec.get("model_type") not in SUPPORTED_TYPES:
+        raise FeatureError(f"top spec has unsupported model type {spec.get('model_type')!r}.")
+    config = CONFIG_MAPPING[spec["model_type"]].from_dict(dict(spec["config"]))
+    return TrainableTop(config, int(spec["first_layer"]), spec.get("attn_implementation") or "sdpa")
+
+
+def split_upstream(model: nn.Module, cfg: FeatureConfig,
+                   preprocessing: Preprocessing | None = None) -> tuple[FrozenPrefix, TrainableTop | None]:
+    """Split `model` at cfg.freeze_layers: the frozen prefix (shares `model`'s modules) and a
+    trainable top (a copy of the remaining layers), or None when the whole upstream is frozen.
+
+    `preprocessing` defaults to the one `load_upstream` attached to the model."""
+    preprocessing = preprocessing or getattr(model, "sier_preprocessing", None)
+    if preprocessing is None:
+        log.warning("no preprocessing given for the upstream; assuming do_normalize=False")
+        preprocessing = Preprocessing(do_normalize=False)
+    n = resolve_freeze(cfg, model.config)
+    if n < num_layers(model.config):
+        output: str | int = "prefix"
+    else:
+        output = "all" if cfg.layer_weighted else ("last" if cfg.layer is None else cfg.layer)
+    prefix = FrozenPrefix(model, n, output, preprocessing, cfg.dtype)
+    top = TrainableTop.from_upstream(model, n) if n < num_layers(model.config) else None
+    return prefix, top

@@ -1,0 +1,131 @@
+"""Feature cache: keys, atomic entries, resume after an interrupted extraction, status, CLI."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import sier.features.extract as extract_mod
+from sier.cli import main
+from sier.constants import SAMPLE_RATE
+from sier.corpora.records import Utterance, write_manifest
+from sier.features import FeatureConfig, cache_key, extract_features, open_store, status
+from tiny_models import save_tiny
+
+L = 2
+REAL_COMPUTE = extract_mod.compute_features
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory):
+    return str(save_tiny(tmp_path_factory.mktemp("up") / "tiny-hubert", "hubert", L))
+
+
+def _corpus(root, n=5, bad=()):
+    rng = np.random.default_rng(0)
+    utts = []
+    for i in range(n):
+        path = root / f"utt{i}.wav"
+        if i in bad:
+            path.write_bytes(b"not a wav")
+        else:
+            sf.write(path, rng.standard_normal(int(SAMPLE_RATE * (0.5 + 0.1 * i))).astype(np.float32) * 0.1, SAMPLE_RATE)
+        utts.append(Utterance(f"Ses01F_impro01_F00{i}", str(path), "Ses01F", 1, "F", "neu", 0.5 + 0.1 * i, "test"))
+    return utts
+
+
+def _count_calls(monkeypatch, fail_after=None):
+    calls = []
+
+    def counted(waveform, prefix):
+        if fail_after is not None and len(calls) >= fail_after:
+            raise RuntimeError("simulated crash")
+        calls.append(waveform.size)
+        return REAL_COMPUTE(waveform, prefix)
+
+    monkeypatch.setattr(extract_mod, "compute_features", counted)
+    return calls
+
+
+def test_extract_load_and_resume_after_interrupt(tmp_path, upstream, monkeypatch):
+    utts = _corpus(tmp_path)
+    cfg = FeatureConfig(upstream=upstream, freeze_layers=1)
+    calls = _count_calls(monkeypatch, fail_after=2)
+    with pytest.raises(RuntimeError, match="simulated"):
+        extract_features(utts, cfg, tmp_path / "cache", progress=False)
+    assert len(calls) == 2
+    store = open_store(utts, cfg, tmp_path / "cache")
+    assert len(store.ids) == 2 and not list(store.directory.glob(".*.tmp"))
+
+    calls = _count_calls(monkeypatch)
+    store = extract_features(utts, cfg, tmp_path / "cache", progress=False)
+    assert len(calls) == 3 and sorted(store.ids) == sorted(u.id for u in utts)
+    x = store.load(utts[0].id)
+    assert str(x.dtype) == "torch.float32" and x.shape == (24, 64) and store.dim == 64 and store.num_layers == 1
+    assert np.load(store.path(utts[0].id)).dtype == np.float16
+
+    calls = _count_calls(monkeypatch)
+    extract_features(utts, cfg, tmp_path / "cache", progress=False)
+    assert calls == []  # everything cached: nothing computed (and the model is not even loaded)
+
+
+def test_stale_keys(tmp_path, upstream):
+    utts = _corpus(tmp_path, n=1)
+    base = FeatureConfig(upstream=upstream, freeze_layers=1)
+    keys = {
+        str(cache_key(c))
+        for c in (base, FeatureConfig(upstream=upstream, freeze_layers=0), FeatureConfig(upstream=upstream),
+                  FeatureConfig(upstream=upstream, layer=1), FeatureConfig(upstream=upstream, layer_weighted=True),
+                  FeatureConfig(upstream=upstream, freeze_layers=1, dtype="bfloat16"), FeatureConfig(upstream="fbank"))
+    }
+    assert len(keys) == 7
+    assert cache_key(FeatureConfig(upstream=upstream)) == cache_key(FeatureConfig(upstream=upstream, freeze_layers=L))
+    before = open_store(utts, base, tmp_path / "c").path(utts[0].id)
+    sf.write(utts[0].path, np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE)  # the audio file changes
+    os.utime(utts[0].path, ns=(1, 1))
+    assert open_store(utts, base, tmp_path / "c").path(utts[0].id) != before
+
+
+def test_local_folder_weights_change_key(tmp_path):
+    folder = save_tiny(tmp_path / "m", "hubert", L)
+    before = cache_key(FeatureConfig(upstream=str(folder)))
+    save_tiny(folder, "hubert", L, seed=3)
+    os.utime(folder / "model.safetensors", ns=(5, 5))
+    assert cache_key(FeatureConfig(upstream=str(folder))) != before
+
+
+def test_bad_audio_skipped_and_layer_weighted_and_sharding(tmp_path, upstream):
+    utts = _corpus(tmp_path, n=4, bad=(1,))
+    cfg = FeatureConfig(upstream=upstream, layer_weighted=True)
+    store = extract_features(utts, cfg, tmp_path / "cache", progress=False, rank=0, world_size=2)
+    assert sorted(store.ids) == [utts[0].id, utts[2].id]
+    store = extract_features(utts, cfg, tmp_path / "cache", progress=False, rank=1, world_size=2)
+    assert len(store.ids) == 3 and len(store.skipped.skipped) == 1 and "utt1.wav" in store.skipped.summary()
+    assert store.load(utts[3].id).shape[0] == L + 1 and store.num_layers == L + 1
+
+
+def test_fbank_cache_and_status(tmp_path):
+    utts = _corpus(tmp_path, n=2)
+    store = extract_features(utts, FeatureConfig(upstream="fbank"), tmp_path / "cache", progress=False)
+    assert store.load(utts[1].id).shape == (1 + (int(0.6 * SAMPLE_RATE) - 400) // 320, 80)
+    (entry,) = status(tmp_path / "cache")
+    assert entry.entries == 2 and entry.bytes > 0 and entry.key["upstream"] == "fbank"
+
+
+def test_cli_features(tmp_path, upstream, capsys):
+    utts = _corpus(tmp_path, n=2)
+    write_manifest(tmp_path / "m.csv", utts)
+    args = ["features", "--manifest", str(tmp_path / "m.csv"), "--upstream", upstream, "--cache_dir",
+            str(tmp_path / "cache"), "--freeze_layers", "1", "--no_progress"]
+    assert main(args) == 0
+    assert main(args + ["--status"]) == 0
+    assert "2 utterances" in capsys.readouterr().out
+    assert main(["features", "--manifest", str(tmp_path / "m.csv"), "--upstream", "org/not-cached"]) == 1

@@ -1,0 +1,149 @@
+"""Upstream split (frozen prefix + trainable top), loading, preprocessing and fbank."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from sier.constants import SAMPLE_RATE
+from sier.errors import FeatureError
+from sier.features import (
+    FbankFrontend,
+    FeatureConfig,
+    Preprocessing,
+    build_top,
+    compute_features,
+    feature_dim,
+    frames_per_second,
+    load_upstream,
+    num_cached_layers,
+    split_upstream,
+)
+from tiny_models import save_tiny, tiny_model
+
+L = 3  # layers of the tiny models
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def _reference(model, wave):
+    with torch.no_grad():
+        return model(wave, output_hidden_states=True)
+
+
+@pytest.mark.parametrize("model_type", ["hubert", "wavlm"])
+@pytest.mark.parametrize("stable", [False, True])
+@pytest.mark.parametrize("freeze", [0, 1, L])
+def test_top_of_prefix_equals_full_model(model_type, stable, freeze):
+    model = tiny_model(model_type, L, do_stable_layer_norm=stable)
+    wave = torch.randn(1, 12_000, generator=torch.Generator().manual_seed(1))
+    ref = _reference(model, wave)
+    prefix, top = split_upstream(model, FeatureConfig(upstream="tiny", freeze_layers=freeze), Preprocessing(False))
+    hidden = prefix(wave)
+    if freeze == L:
+        assert top is None
+        torch.testing.assert_close(hidden, ref.last_hidden_state[0], atol=1e-5, rtol=1e-5)
+        return
+    torch.testing.assert_close(hidden, ref.hidden_states[freeze][0], atol=1e-5, rtol=1e-5)
+    with torch.no_grad():
+        out = top(hidden[None], torch.tensor([hidden.shape[0]]))
+    torch.testing.assert_close(out[0], ref.last_hidden_state[0], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("model_type", ["hubert", "wav2vec2"])
+def test_fully_frozen_layer_selection(model_type):
+    model = tiny_model(model_type, L)
+    wave = torch.randn(1, 8_000)
+    ref = _reference(model, wave)
+    prefix, _ = split_upstream(model, FeatureConfig(upstream="tiny", layer=1), Preprocessing(False))
+    torch.testing.assert_close(prefix(wave), ref.hidden_states[1][0], atol=1e-5, rtol=1e-5)
+    prefix, _ = split_upstream(model, FeatureConfig(upstream="tiny", layer_weighted=True), Preprocessing(False))
+    torch.testing.assert_close(prefix(wave), torch.cat(ref.hidden_states), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("model_type", ["hubert", "wavlm"])
+def test_top_is_padding_correct(model_type):
+    model = tiny_model(model_type, L)
+    prefix, top = split_upstream(model, FeatureConfig(upstream="tiny", freeze_layers=1), Preprocessing(False))
+    a, b = prefix(torch.randn(1, 16_000)), prefix(torch.randn(1, 9_000))
+    batch = torch.zeros(2, a.shape[0], a.shape[1])
+    batch[0], batch[1, : b.shape[0]] = a, b
+    batch[1, b.shape[0]:] = 123.0  # garbage in the padding must not leak into valid frames
+    with torch.no_grad():
+        out = top(batch, torch.tensor([a.shape[0], b.shape[0]]))
+        alone = top(b[None], torch.tensor([b.shape[0]]))
+    torch.testing.assert_close(out[1, : b.shape[0]], alone[0], atol=1e-5, rtol=1e-5)
+    assert torch.all(out[1, b.shape[0]:] == 0)
+
+
+def test_build_top_from_spec_roundtrip():
+    model = tiny_model("wavlm", L)
+    _, top = split_upstream(model, FeatureConfig(upstream="tiny", freeze_layers=1), Preprocessing(False))
+    import json
+
+    rebuilt = build_top(json.loads(json.dumps(top.spec())))
+    rebuilt.load_state_dict(top.state_dict())
+    hidden = torch.randn(1, 20, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt.eval()(hidden, torch.tensor([20])), top.eval()(hidden, torch.tensor([20])))
+
+
+def test_local_folder_loads_and_respects_do_normalize(tmp_path):
+    wave = (np.random.default_rng(0).standard_normal(16_000) * 0.05 + 0.3).astype(np.float32)
+    outs = {}
+    for norm in (False, True):
+        folder = save_tiny(tmp_path / f"norm{norm}", "hubert", L, do_normalize=norm)
+        model, prep = load_upstream(str(folder))
+        assert prep.do_normalize is norm and not model.training
+        prefix, _ = split_upstream(model, FeatureConfig(upstream=str(folder)))
+        outs[norm] = compute_features(wave, prefix)
+        normed = torch.from_numpy((wave - wave.mean()) / np.sqrt(wave.var() + 1e-7))[None]
+        expected = _reference(model, normed if norm else torch.from_numpy(wave)[None]).last_hidden_state[0]
+        torch.testing.assert_close(outs[norm], expected, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(outs[False], outs[True])
+    cfg = FeatureConfig(upstream=str(folder), layer_weighted=True)
+    assert feature_dim(cfg) == 64 and num_cached_layers(cfg) == L + 1 and frames_per_second(cfg) == 50.0
+
+
+def test_hub_id_offline_fails_fast_and_clearly():
+    start = time.perf_counter()
+    with pytest.raises(FeatureError, match="download|local folder"):
+        load_upstream("sier-test/no-such-model-anywhere")
+    assert time.perf_counter() - start < 5
+
+
+def test_missing_local_folder_and_bad_freeze(tmp_path):
+    with pytest.raises(FeatureError, match="not found"):
+        load_upstream(str(tmp_path / "nope"))
+    with pytest.raises(FeatureError, match="only 3"):
+        split_upstream(tiny_model("hubert", L), FeatureConfig(upstream="tiny", freeze_layers=5))
+    with pytest.raises(FeatureError, match="whole upstream"):
+        split_upstream(tiny_model("hubert", L), FeatureConfig(upstream="tiny", freeze_layers=1, layer=1))
+
+
+def test_feature_config_roundtrip():
+    cfg = FeatureConfig(upstream="fbank")
+    assert FeatureConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(FeatureError):
+        FeatureConfig(dtype="float64")
+
+
+def test_fbank_shape_and_frame_rate():
+    fbank = FbankFrontend()
+    for seconds in (1.0, 3.3):
+        samples = int(seconds * SAMPLE_RATE)
+        out = fbank(torch.randn(1, samples))
+        assert out.shape == (1 + (samples - 400) // 320, 80) and torch.isfinite(out).all()
+    assert out.shape[0] == pytest.approx(3.3 * frames_per_second(FeatureConfig(upstream="fbank")), abs=1)
+    # same frame count as HuBERT's conv stack for 1 s: 49
+    hubert_frames = tiny_model("hubert", 1)(torch.randn(1, SAMPLE_RATE)).last_hidden_state.shape[1]
+    assert fbank(torch.randn(1, SAMPLE_RATE)).shape[0] == hubert_frames
+    t = torch.arange(SAMPLE_RATE) / SAMPLE_RATE
+    peak = [int(fbank(torch.sin(2 * torch.pi * hz * t)[None]).mean(0).argmax()) for hz in (500, 1000, 4000)]
+    assert peak == sorted(peak) and len(set(peak)) == 3
