@@ -1,0 +1,108 @@
+"""`sier train` (and `train_enhanced.py`): cross-validated training of the emotion model.
+
+Precedence: TrainConfig defaults < --config YAML < flags given on the command line (flags
+are parsed with default=SUPPRESS, so only those the user typed override).
+"""
+
+import argparse
+
+HELP = "train the emotion model on every speaker-independent fold (cross-validation)"
+
+
+def _bool_pair(p: argparse.ArgumentParser, name: str, help_on: str, help_off: str) -> None:
+    p.add_argument(f"--{name}", dest=name, action="store_true", default=argparse.SUPPRESS, help=help_on)
+    p.add_argument(f"--no_{name}", dest=name, action="store_false", default=argparse.SUPPRESS, help=help_off)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    S = argparse.SUPPRESS
+    g = p.add_argument_group("run")
+    g.add_argument("--config", default=S, help="YAML file of TrainConfig fields; flags given here override it")
+    g.add_argument("--resume", metavar="EXPERIMENT_DIR", default=S,
+                   help="continue an experiment: finished folds are skipped, an interrupted one resumes")
+    g.add_argument("--name", default=S, help="experiment name (default: train)")
+    g.add_argument("--output_dir", default=S, help="where experiment directories go (default: experiments/)")
+    g.add_argument("--seed", type=int, default=S, help="random seed (default: 0)")
+    g = p.add_argument_group("data")
+    g.add_argument("--corpus_root", default=S, help="IEMOCAP root (IEMOCAP_full_release or its parent)")
+    g.add_argument("--manifest", default=S, help="manifest CSV from `sier prepare` (instead of --corpus_root)")
+    g.add_argument("--label_map", default=S, help="iemocap-4 (default), iemocap-6 or iemocap-all")
+    g.add_argument("--protocol", choices=["session", "speaker"], default=S,
+                   help="session: 5 folds, leave one session out (default); speaker: 10 folds")
+    g.add_argument("--folds", default=S, help="run only these folds, e.g. 0,2 (default: all)")
+    g = p.add_argument_group("features")
+    g.add_argument("--upstream", default=S, help="HF hub id, local folder, or fbank (default: facebook/hubert-base-ls960)")
+    g.add_argument("--revision", default=S, help="hub revision of the upstream")
+    g.add_argument("--freeze_layers", type=int, default=S,
+                   help="upstream layers frozen and cached; the layers above them are fine-tuned (default: all frozen)")
+    g.add_argument("--layer", type=int, default=S, help="frozen upstream: hidden state to use (default: last)")
+    g.add_argument("--layer_weighted", action="store_true", default=S, help="learned weighted sum of all layers")
+    g.add_argument("--feature_dtype", choices=["float32", "bfloat16"], default=S, help="extraction precision")
+    g.add_argument("--cache_dir", default=S, help="feature cache (default: cache/)")
+    g = p.add_argument_group("model")
+    g.add_argument("--model", choices=["baseline", "enhanced"], default=S, help="default: enhanced")
+    g.add_argument("--hidden_layer", "--hidden_size", dest="hidden_size", type=int, default=S,
+                   help="GRU hidden size per direction (default: 128)")
+    g.add_argument("--num_gru_layers", type=int, default=S, help="stacked GRU layers (default: 2)")
+    g.add_argument("--dropout", type=float, default=S, help="default: 0.3")
+    _bool_pair(g, "adain", "use AdaIN (default)", "ablation: no AdaIN")
+    _bool_pair(g, "attention", "use self-attention (default)", "ablation: no self-attention")
+    _bool_pair(g, "residual", "residual GRU connections (default)", "ablation: no residual connections")
+    g.add_argument("--num_heads", type=int, default=S, help="attention heads (default: 8)")
+    g.add_argument("--pooling", choices=["mean_max", "mean_attn"], default=S, help="default: mean_max")
+    g.add_argument("--speaker_adversarial", action="store_true", default=S,
+                   help="add a speaker classifier behind gradient reversal")
+    g.add_argument("--adversarial_weight", type=float, default=S, help="speaker loss weight (default: 0.1)")
+    g.add_argument("--adversarial_gamma", type=float, default=S, help="alpha schedule steepness (default: 10)")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--epochs", type=int, default=S, help="maximum epochs per fold (default: 50)")
+    g.add_argument("--batch_size", type=int, default=S, help="default: 16")
+    g.add_argument("--lr", type=float, default=S, help="base learning rate (default: 1e-4)")
+    g.add_argument("--weight_decay", type=float, default=S, help="AdamW weight decay (default: 0.01)")
+    g.add_argument("--warmup_epochs", type=float, default=S, help="linear warm-up (default: 1)")
+    g.add_argument("--restart_epochs", type=float, default=S, help="first cosine cycle, epochs (default: 10)")
+    g.add_argument("--grad_clip", type=float, default=S, help="gradient norm clip, 0 = off (default: 1)")
+    g.add_argument("--monitor", choices=["val_ua", "val_wa", "val_f1", "val_loss"], default=S,
+                   help="metric for early stopping and the best model (default: val_ua)")
+    g.add_argument("--early_stopping_patience", type=int, default=S, help="epochs, 0 = off (default: 10)")
+    g.add_argument("--balance", choices=["weights", "sampler", "none"], default=S,
+                   help="class balance: weighted loss (default), balanced sampler, or none")
+    g = p.add_argument_group("hardware")
+    g.add_argument("--accelerator", default=S, help="auto (default), cpu, gpu")
+    g.add_argument("--devices", default=S, help="auto (default), a count, or a list such as 0,1")
+    g.add_argument("--strategy", default=S, help="auto (default), ddp, ...")
+    g.add_argument("--num_nodes", type=int, default=S, help="machines for multi-node DDP (default: 1)")
+    g.add_argument("--precision", default=S, help="32-true (default); 16-mixed or bf16-mixed on GPU")
+    g.add_argument("--num_workers", type=int, default=S, help="DataLoader workers (default: 0)")
+    g.add_argument("--log_interval", type=int, default=S, help="log training loss every N steps (default: 10)")
+    g.add_argument("--no_progress", dest="progress", action="store_false", default=S, help="no progress bars")
+
+
+def resolve(args: argparse.Namespace):
+    """(TrainConfig, resume dir or None, flag overrides) from the parsed flags."""
+    from sier.training.config import TrainConfig, load_config_yaml
+
+    given = {k: v for k, v in vars(args).items() if not k.startswith("_") and k not in ("command", "verbose")}
+    config_file = given.pop("config", None)
+    resume = given.pop("resume", None)
+    base = load_config_yaml(config_file) if config_file else {}
+    if resume:
+        return None, resume, given
+    return TrainConfig.from_dict({**base, **given}), None, given
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from sier.training.config import TrainConfig
+    from sier.training.crossval import run_crossval
+
+    config, resume, overrides = resolve(args)
+    if resume:
+        # typed like the config; checked against the experiment's config (only runtime fields may change)
+        typed = TrainConfig.from_dict(overrides)
+        overrides = {k: getattr(typed, k) for k in overrides}
+        run_crossval(typed, argv=sys.argv[1:], resume=resume, overrides=overrides)
+    else:
+        run_crossval(config, argv=sys.argv[1:])
+    return 0

@@ -1,0 +1,215 @@
+"""The LightningModule of one fold, and the callbacks that write its per-epoch files.
+
+Loss per training batch: emotion cross-entropy (class-weighted with balance="weights")
+plus `adversarial_weight` x speaker cross-entropy on the utterances of training speakers.
+The speaker head sits behind a gradient-reversal layer whose strength is alpha(p)
+(`schedules.adversary_alpha`), so the encoder receives -alpha(p) x adversarial_weight x
+the speaker loss's gradient while the speaker head itself learns at full weight.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+from sier.models.pipeline import SERModel
+from sier.training.config import TrainConfig
+from sier.training.schedules import WarmupCosineRestarts, adversary_alpha
+
+METRICS_COLUMNS = ("epoch", "lr", "alpha", "train_loss", "val_loss", "val_wa", "val_ua", "val_f1")
+
+
+def optimizer_groups(model: SERModel, config: TrainConfig) -> list[dict[str, Any]]:
+    """AdamW parameter groups: upstream top lr x upstream_lr_scale, body lr, heads lr x head_lr_scale.
+
+    Only trainable parameters; each appears once (ValueError otherwise)."""
+    groups = model.param_groups()
+    scale = {"upstream": config.upstream_lr_scale, "body": 1.0, "heads": config.head_lr_scale}
+    out, seen = [], set()
+    for name in ("upstream", "body", "heads"):
+        params = [p for p in groups[name] if p.requires_grad]
+        for p in params:
+            if id(p) in seen:
+                raise ValueError(f"parameter in two groups (second: {name})")
+            seen.add(id(p))
+        if params:
+            out.append({"name": name, "params": params, "lr": config.lr * scale[name]})
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in seen]
+    if missing:
+        raise ValueError(f"trainable parameters in no group: {missing[:5]}")
+    return out
+
+
+class SERModule(L.LightningModule):
+    """Trains an SERModel on one fold; logs val_wa / val_ua / val_f1 / val_loss each epoch."""
+
+    def __init__(self, model: SERModel, config: TrainConfig, num_classes: int, class_weight: Tensor | None = None):
+        super().__init__()
+        self.model = model
+        self.config = config
+        self.register_buffer("class_weight", class_weight if class_weight is not None else torch.ones(num_classes))
+        self.val_wa = MulticlassAccuracy(num_classes, average="micro")
+        self.val_ua = MulticlassAccuracy(num_classes, average="macro")
+        self.val_f1 = MulticlassF1Score(num_classes, average="macro")
+        self.val_loss = MeanMetric()
+        self.train_loss = MeanMetric()
+        self.epoch_row: dict[str, float] | None = None  # filled after each validation, read by callbacks
+
+    def forward(self, features: Tensor, lengths: Tensor, alpha: float = 0.0) -> dict[str, Tensor]:
+        return self.model(features, lengths, alpha=alpha)
+
+    def progress(self) -> float:
+        """Fraction of the maximum training steps done, in [0, 1]."""
+        total = self.trainer.estimated_stepping_batches if self._trainer is not None else 0
+        return min(self.global_step / total, 1.0) if total and math.isfinite(total) else 0.0
+
+    def alpha(self) -> float:
+        return adversary_alpha(self.progress(), self.config.adversarial_gamma)
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        alpha = self.alpha()
+        out = self.model(batch["features"], batch["lengths"], alpha=alpha)
+        loss = F.cross_entropy(out["emotion_logits"], batch["labels"], weight=self.class_weight)
+        self.log("emotion_loss", loss, on_step=True, on_epoch=False, batch_size=len(batch["labels"]))
+        if "speaker_logits" in out:
+            known = batch["speakers"] >= 0  # every training utterance, unless a caller mixes parts
+            if known.any():
+                speaker_loss = F.cross_entropy(out["speaker_logits"][known], batch["speakers"][known])
+                loss = loss + self.config.adversarial_weight * speaker_loss
+                self.log("speaker_loss", speaker_loss, on_step=True, on_epoch=False, batch_size=int(known.sum()))
+        self.train_loss.update(loss.detach(), weight=len(batch["labels"]))
+        self.log("alpha", alpha, on_step=True, on_epoch=False, batch_size=len(batch["labels"]))
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        out = self.model(batch["features"], batch["lengths"], alpha=0.0)
+        logits, labels = out["emotion_logits"], batch["labels"]
+        loss = F.cross_entropy(logits, labels, weight=self.class_weight)
+        self.val_loss.update(loss, weight=len(labels))
+        preds = logits.argmax(dim=-1)
+        for metric in (self.val_wa, self.val_ua, self.val_f1):
+            metric.update(preds, labels)
+
+    def on_train_epoch_start(self) -> None:
+        self.train_loss.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            for metric in (self.val_wa, self.val_ua, self.val_f1, self.val_loss):
+                metric.reset()
+            return
+        values = {
+            "val_loss": self.val_loss.compute(),
+            "val_wa": self.val_wa.compute(),
+            "val_ua": self.val_ua.compute(),
+            "val_f1": self.val_f1.compute(),
+        }
+        self.log_dict(values, prog_bar=True)
+        train_loss = self.train_loss.compute() if self.train_loss.update_count else torch.tensor(float("nan"))
+        self.epoch_row = {
+            "epoch": self.current_epoch,
+            "lr": self.body_lr(),
+            "alpha": self.alpha() if self.model.head.cfg.num_speakers > 0 else 0.0,
+            "train_loss": float(train_loss),
+            **{k: float(v) for k, v in values.items()},
+        }
+        scheduler = self.lr_schedulers()
+        if isinstance(scheduler, WarmupCosineRestarts):
+            scheduler.report(float(values[self.config.monitor]))
+        for metric in (self.val_wa, self.val_ua, self.val_f1, self.val_loss):
+            metric.reset()
+
+    def body_lr(self) -> float:
+        """Current learning rate of the model body (base lr group)."""
+        for group in self.trainer.optimizers[0].param_groups:
+            if group.get("name") == "body":
+                return float(group["lr"])
+        return float(self.trainer.optimizers[0].param_groups[0]["lr"])
+
+    def configure_optimizers(self) -> dict:
+        cfg = self.config
+        optimizer = torch.optim.AdamW(optimizer_groups(self.model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        total = self.trainer.estimated_stepping_batches
+        steps_per_epoch = max(1, int(total // max(1, self.trainer.max_epochs)))
+        scheduler = WarmupCosineRestarts(
+            optimizer,
+            warmup_steps=max(1, round(cfg.warmup_epochs * steps_per_epoch)) if cfg.warmup_epochs > 0 else 0,
+            cycle_steps=round(cfg.restart_epochs * steps_per_epoch),
+            cycle_mult=cfg.restart_mult,
+            min_ratio=cfg.min_lr_ratio,
+            plateau_factor=cfg.plateau_factor,
+            plateau_patience=cfg.plateau_patience,
+            mode="min" if cfg.monitor == "val_loss" else "max",
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+class EpochRecorder(L.Callback):
+    """Writes metrics/fold_<k>.csv after each validation (rows survive a resume via state_dict)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.rows: list[dict[str, float]] = []
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: SERModule) -> None:
+        if trainer.sanity_checking or pl_module.epoch_row is None:
+            return
+        self.rows = [r for r in self.rows if r["epoch"] != pl_module.epoch_row["epoch"]] + [pl_module.epoch_row]
+        if trainer.is_global_zero:
+            write_metrics_csv(self.path, self.rows)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.rows = list(state_dict.get("rows", []))
+
+
+class BestModelSaver(L.Callback):
+    """Saves the sier checkpoint (models/best_model_fold_<k>.pth) whenever the monitored metric improves."""
+
+    def __init__(self, save: Callable[[SERModule, dict], None], monitor: str, mode: str = "max") -> None:
+        self.save = save
+        self.monitor = monitor
+        self.mode = mode
+        self.best: dict[str, float] | None = None  # {"epoch", monitor, "val_ua"} of the best epoch
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: SERModule) -> None:
+        row = pl_module.epoch_row
+        if trainer.sanity_checking or row is None or not math.isfinite(row[self.monitor]):
+            return
+        better = self.best is None or (
+            row[self.monitor] > self.best[self.monitor] if self.mode == "max" else row[self.monitor] < self.best[self.monitor]
+        )
+        if better:
+            self.best = {"epoch": int(row["epoch"]), "val_ua": row["val_ua"], self.monitor: row[self.monitor]}
+            if trainer.is_global_zero:
+                self.save(pl_module, dict(self.best))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best = state_dict.get("best")
+
+
+def write_metrics_csv(path: Path, rows: Sequence[dict[str, float]]) -> None:
+    import csv
+    import io
+
+    from sier.fileio import write_text
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(METRICS_COLUMNS), lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (int(row[k]) if k == "epoch" else f"{row[k]:.6g}") for k in METRICS_COLUMNS})
+    write_text(path, buf.getvalue())
