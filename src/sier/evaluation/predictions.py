@@ -1,0 +1,156 @@
+"""The prediction table that every analysis reads: one row per test utterance.
+
+Columns follow the `predictions/fold_<k>.csv` files of an experiment: id, speaker, session,
+gender, label, pred, prob_<class>... (in logit order); `fold` is added when folds are
+pooled. Held as numpy arrays (no pandas), so that metrics can select rows cheaply.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from sier.errors import EvaluationError
+from sier.fileio import write_text
+
+BASE_COLUMNS = ("id", "speaker", "session", "gender", "label", "pred")
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Predictions of one model on test utterances (any number of folds).
+
+    All arrays have length N; `probs` is [N, C] with columns in the order of `classes`.
+    """
+
+    classes: tuple[str, ...]  # logit order of the model
+    ids: np.ndarray  # [N] str: utterance ids
+    speaker: np.ndarray  # [N] str
+    session: np.ndarray  # [N] int
+    gender: np.ndarray  # [N] str
+    label: np.ndarray  # [N] str: reference class
+    pred: np.ndarray  # [N] str: predicted class (argmax of probs)
+    probs: np.ndarray  # [N, C] float: softmax of the emotion logits
+    fold: np.ndarray  # [N] int: fold whose model produced the row
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def correct(self) -> np.ndarray:
+        """[N] bool: pred == label."""
+        return self.pred == self.label
+
+    def subset(self, mask: np.ndarray) -> "Predictions":
+        """The rows where `mask` is true (or the rows at integer indices `mask`)."""
+        return Predictions(
+            self.classes, self.ids[mask], self.speaker[mask], self.session[mask], self.gender[mask],
+            self.label[mask], self.pred[mask], self.probs[mask], self.fold[mask],
+        )
+
+    def folds(self) -> list[int]:
+        return sorted({int(f) for f in self.fold})
+
+
+def make_predictions(
+    classes: Sequence[str],
+    ids: Sequence[str],
+    speaker: Sequence[str],
+    session: Sequence[int],
+    gender: Sequence[str],
+    label: Sequence[str],
+    probs: np.ndarray,
+    fold: int | Sequence[int] = 0,
+    pred: Sequence[str] | None = None,
+) -> Predictions:
+    """Build a table from columns; `pred` defaults to the argmax of `probs`."""
+    classes = tuple(classes)
+    probs = np.asarray(probs, dtype=np.float64).reshape(len(ids), len(classes))
+    if pred is None:
+        pred = np.asarray(classes, dtype=object)[probs.argmax(axis=1)] if len(ids) else []
+    fold_arr = np.full(len(ids), fold, dtype=int) if np.isscalar(fold) else np.asarray(fold, dtype=int)
+    return Predictions(
+        classes=classes,
+        ids=np.asarray(ids, dtype=object),
+        speaker=np.asarray(speaker, dtype=object),
+        session=np.asarray(session, dtype=int),
+        gender=np.asarray(gender, dtype=object),
+        label=np.asarray(label, dtype=object),
+        pred=np.asarray(pred, dtype=object),
+        probs=probs,
+        fold=fold_arr,
+    )
+
+
+def concat(tables: Sequence[Predictions]) -> Predictions:
+    """Stack tables of the same class order (e.g. the folds of one model)."""
+    if not tables:
+        raise EvaluationError("no predictions to pool; was any checkpoint evaluated?")
+    classes = tables[0].classes
+    for t in tables[1:]:
+        if t.classes != classes:
+            raise EvaluationError(f"cannot pool predictions of classes {classes} and {t.classes}")
+    return Predictions(
+        classes,
+        *(np.concatenate([getattr(t, name) for t in tables]) for name in
+          ("ids", "speaker", "session", "gender", "label", "pred")),
+        np.concatenate([t.probs for t in tables]),
+        np.concatenate([t.fold for t in tables]),
+    )
+
+
+def write_predictions_csv(path: str | os.PathLike, table: Predictions) -> None:
+    """Write the table as CSV: fold, id, speaker, session, gender, label, pred, prob_<class>..."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["fold", *BASE_COLUMNS, *(f"prob_{c}" for c in table.classes)])
+    for i in range(len(table)):
+        writer.writerow([
+            int(table.fold[i]), table.ids[i], table.speaker[i], int(table.session[i]), table.gender[i],
+            table.label[i], table.pred[i], *(repr(float(p)) for p in table.probs[i]),
+        ])
+    write_text(path, buf.getvalue())
+
+
+def read_predictions_csv(path: str | os.PathLike, fold: int | None = None) -> Predictions:
+    """Read `predictions/fold_<k>.csv` (or a file written by `write_predictions_csv`).
+
+    Classes come from the prob_<class> columns, in their order. The fold is taken from a
+    `fold` column, else from `fold`, else from a `fold_<k>` file name, else 0.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise EvaluationError(f"{path}: predictions file not found.")
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        columns = reader.fieldnames or []
+        missing = [c for c in BASE_COLUMNS if c not in columns]
+        classes = tuple(c[len("prob_"):] for c in columns if c.startswith("prob_"))
+        if missing or not classes:
+            raise EvaluationError(
+                f"{path}: not a sier predictions table (missing columns {missing or ['prob_<class>']})."
+            )
+        rows = list(reader)
+    if fold is None and "fold" not in columns:
+        stem = path.stem
+        fold = int(stem.rsplit("_", 1)[1]) if stem.startswith("fold_") and stem[5:].isdigit() else 0
+    try:
+        return make_predictions(
+            classes,
+            [r["id"] for r in rows],
+            [r["speaker"] for r in rows],
+            [int(r["session"]) for r in rows],
+            [r["gender"] for r in rows],
+            [r["label"] for r in rows],
+            np.array([[float(r[f"prob_{c}"]) for c in classes] for r in rows], dtype=np.float64),
+            fold=[int(r["fold"]) for r in rows] if fold is None else fold,
+            pred=[r["pred"] for r in rows],
+        )
+    except (TypeError, ValueError) as exc:
+        raise EvaluationError(f"{path}: malformed predictions row ({exc}).") from exc

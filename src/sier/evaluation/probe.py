@@ -1,0 +1,102 @@
+"""Speaker probe: how much speaker identity is left in a model's utterance embeddings.
+
+A logistic regression (on standardised embeddings) learns to tell the speakers apart,
+scored by stratified k-fold cross-validation. Near chance (the majority speaker's share)
+means the embedding carries little speaker information; the adversarial head aims there.
+
+The probe runs per fold: each fold's model embeds its own test speakers, whom it never
+trained on, in its own embedding space. Pooling the folds would mix spaces of different
+models, so a probe could tell speakers apart by which model embedded them. A fold with a
+single test speaker (the `speaker` protocol) has nothing to tell apart and is skipped.
+With the `session` protocol a fold's two test speakers differ in gender too, so the probe
+reads speaker and gender information together.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from sier.evaluation.metrics import mean_std
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SPLITS = 5
+
+
+def speaker_probe(
+    embeddings: np.ndarray, speakers: Sequence[str], n_splits: int = DEFAULT_SPLITS, seed: int = 0
+) -> dict[str, Any] | None:
+    """Cross-validated speaker-probe accuracy on `embeddings` [N, E], with its chance level.
+
+    Uses min(n_splits, smallest speaker count) folds; returns None when there are fewer
+    than 2 speakers or a speaker has fewer than 2 utterances. Returned keys: n, n_speakers,
+    cv_splits, accuracy, accuracy_std (over CV folds), balanced_accuracy, chance (share of
+    the most frequent speaker), balanced_chance (1 / n_speakers), above_chance.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x = np.asarray(embeddings, dtype=np.float64)
+    y = np.asarray(speakers, dtype=object)
+    names, counts = np.unique(y.astype(str), return_counts=True)
+    if len(names) < 2 or counts.min() < 2:
+        return None
+    k = int(min(n_splits, counts.min()))
+    cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    pred = np.empty(len(y), dtype=object)
+    per_split = []
+    for train, test in cv.split(x, y.astype(str)):
+        model.fit(x[train], y[train].astype(str))
+        pred[test] = model.predict(x[test])
+        per_split.append(accuracy_score(y[test].astype(str), pred[test].astype(str)))
+    accuracy = float(accuracy_score(y.astype(str), pred.astype(str)))
+    chance = float(counts.max() / counts.sum())
+    return {
+        "n": int(len(y)),
+        "n_speakers": int(len(names)),
+        "cv_splits": k,
+        "accuracy": accuracy,
+        "accuracy_std": float(np.std(per_split)),
+        "balanced_accuracy": float(balanced_accuracy_score(y.astype(str), pred.astype(str))),
+        "chance": chance,
+        "balanced_chance": 1.0 / len(names),
+        "above_chance": accuracy - chance,
+    }
+
+
+def probe_by_fold(
+    embeddings: Mapping[int, np.ndarray], speakers: Mapping[int, Sequence[str]],
+    n_splits: int = DEFAULT_SPLITS, seed: int = 0,
+) -> dict[str, Any]:
+    """`speaker_probe` on each fold's test embeddings; mean accuracy and chance over the probed folds.
+
+    Returns {"per_fold": [{fold, ...probe}], "skipped": [{fold, reason}], "accuracy": {mean, std},
+    "chance": {mean, std}, "above_chance": {mean, std}, "method": text}.
+    """
+    per_fold, skipped = [], []
+    for fold in sorted(embeddings):
+        result = speaker_probe(embeddings[fold], speakers[fold], n_splits, seed)
+        if result is None:
+            n = len(set(map(str, speakers[fold])))
+            skipped.append({"fold": int(fold), "reason": f"{n} test speaker(s) or a speaker with < 2 utterances"})
+            log.info("speaker probe: fold %s skipped (%d test speaker(s))", fold, n)
+            continue
+        per_fold.append({"fold": int(fold), **result})
+    return {
+        "per_fold": per_fold,
+        "skipped": skipped,
+        **{key: mean_std([r[key] for r in per_fold]) for key in
+           ("accuracy", "chance", "above_chance", "balanced_accuracy", "balanced_chance")},
+        "method": (
+            "logistic regression on standardised embeddings, stratified "
+            f"{n_splits}-fold CV (fewer when a speaker has fewer utterances), run per fold "
+            "on that fold's test speakers; chance = share of the most frequent speaker"
+        ),
+    }

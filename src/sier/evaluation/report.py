@@ -1,0 +1,391 @@
+"""Analyse one or two models' test predictions and write the report a person reads first.
+
+`write_report` takes `ModelRun`s (predictions, embeddings, attention, training curves)
+and writes into one folder: report.md (Markdown with PNGs beside it), evaluation.json
+(every number), CSV tables, the pooled predictions of each model, and figures/*.png.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from sier import __version__
+from sier.errors import EvaluationError
+from sier.evaluation import plots
+from sier.evaluation.compare import DEFAULT_BOOTSTRAP, compare
+from sier.evaluation.metrics import HEADLINE, fold_metrics
+from sier.evaluation.predictions import Predictions, write_predictions_csv
+from sier.evaluation.probe import probe_by_fold
+from sier.evaluation.speakers import speaker_analysis
+from sier.fileio import write_json, write_text
+
+log = logging.getLogger(__name__)
+
+MODEL_ORDER = ("original", "enhanced")
+
+
+@dataclass
+class AttentionExample:
+    """Attention of one model on one test utterance, for a heat map over its spectrogram."""
+
+    id: str
+    fold: int
+    label: str
+    pred: str
+    audio_path: str  # wav of the utterance (from the manifest)
+    attention: np.ndarray  # [heads, T, T] or [T, T], without padding frames
+
+
+@dataclass
+class ModelRun:
+    """Everything evaluated of one model (all its folds)."""
+
+    name: str  # "enhanced" or "original"
+    predictions: Predictions  # test rows of every fold
+    embeddings: np.ndarray | None = None  # [N, E], row i belongs to predictions row i
+    attention: list[AttentionExample] = field(default_factory=list)
+    curves: dict[int, list[dict[str, float]]] = field(default_factory=dict)  # fold -> metrics rows
+    checkpoints: dict[int, str] = field(default_factory=dict)  # fold -> checkpoint path
+    experiment_dir: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)  # meta worth reporting (upstream, classes, ...)
+
+
+@dataclass(frozen=True)
+class Report:
+    out_dir: Path
+    report_path: Path  # report.md
+    json_path: Path  # evaluation.json
+    figures: tuple[Path, ...]
+    results: dict[str, Any]  # the content of evaluation.json
+
+
+def analyse(run: ModelRun, probe_splits: int = 5, seed: int = 0) -> dict[str, Any]:
+    """Metrics (per fold, pooled), speaker analysis and speaker probe of one model."""
+    table = run.predictions
+    result: dict[str, Any] = {
+        "checkpoints": {str(k): v for k, v in sorted(run.checkpoints.items())},
+        "experiment_dir": run.experiment_dir,
+        "info": run.info,
+        "classes": list(table.classes),
+        "metrics": fold_metrics(table),
+        "speakers": speaker_analysis(table),
+    }
+    if run.embeddings is not None and len(run.embeddings) == len(table):
+        emb = {k: run.embeddings[table.fold == k] for k in table.folds()}
+        spk = {k: table.speaker[table.fold == k] for k in table.folds()}
+        result["probe"] = probe_by_fold(emb, spk, probe_splits, seed)
+    else:
+        result["probe"] = probe_by_fold({}, {})
+        result["probe"]["skipped"] = [{"fold": None, "reason": "no embeddings"}]
+    return result
+
+
+# ---------------------------------------------------------------- tables (CSV and Markdown)
+
+def _csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Path:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    write_text(path, buf.getvalue())
+    return path
+
+
+def _pct(x: Any, digits: int = 2) -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{100 * x:.{digits}f}"
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _write_tables(out: Path, results: dict[str, Any]) -> list[Path]:
+    models = results["models"]
+    overall, per_class, confusion, groups, probe = [], [], [], [], []
+    for name, r in models.items():
+        scopes = [(f"fold {k}", m) for k, m in r["metrics"]["folds"].items()] + [("pooled", r["metrics"]["pooled"])]
+        for scope, m in scopes:
+            overall.append([name, scope, m["n"], *(m[k] for k in HEADLINE)])
+            for c in m["per_class"]:
+                per_class.append([name, scope, c["class"], c["precision"], c["recall"], c["f1"], c["support"]])
+            for i, true in enumerate(r["classes"]):
+                for j, pred in enumerate(r["classes"]):
+                    confusion.append([name, scope, true, pred, m["confusion"][i][j]])
+        for key in ("speaker", "gender", "session"):
+            for g in r["speakers"][f"per_{key}"]:
+                groups.append([name, key, g["group"], g["n"], g["wa"], g["ua"], g["macro_f1"]])
+        for p in r["probe"]["per_fold"]:
+            probe.append([name, p["fold"], p["n"], p["n_speakers"], p["cv_splits"], p["accuracy"],
+                          p["balanced_accuracy"], p["chance"], p["balanced_chance"]])
+    paths = [
+        _csv(out / "overall.csv", ["model", "scope", "n", *HEADLINE], overall),
+        _csv(out / "per_class.csv", ["model", "scope", "class", "precision", "recall", "f1", "support"], per_class),
+        _csv(out / "confusion.csv", ["model", "scope", "reference", "predicted", "count"], confusion),
+        _csv(out / "per_group.csv", ["model", "key", "group", "n", "wa", "ua", "macro_f1"], groups),
+        _csv(out / "probe.csv", ["model", "fold", "n", "n_speakers", "cv_splits", "accuracy",
+                                 "balanced_accuracy", "chance", "balanced_chance"], probe),
+    ]
+    if "comparison" in results:
+        rows = results["comparison"]["rows"]
+        paths.append(_csv(out / "comparison.csv", ["quantity", "original", "enhanced", "delta", "better_is", "better"],
+                          [[r[k] for k in ("quantity", "original", "enhanced", "delta", "better_is", "better")]
+                           for r in rows]))
+    return paths
+
+
+# ---------------------------------------------------------------- figures
+
+def _figures(out: Path, runs: Sequence[ModelRun], results: dict[str, Any], max_attention: int,
+             seed: int) -> dict[str, list[Path]]:
+    fig_dir = out / "figures"
+    figs: dict[str, list[Path]] = {}
+    models = results["models"]
+    for run in runs:
+        if run.curves:
+            figs.setdefault("training", []).append(
+                plots.training_curves(run.curves, fig_dir / f"training_{run.name}.png", f"{run.name}: training curves"))
+        pooled = models[run.name]["metrics"]["pooled"]
+        figs.setdefault("confusion", []).append(plots.confusion(
+            pooled["confusion"], pooled["confusion_normalized"], run.predictions.classes,
+            fig_dir / f"confusion_{run.name}.png", f"{run.name}: confusion, pooled over folds (n={pooled['n']})"))
+    for key, metric in (("speaker", "ua"), ("gender", "ua"), ("session", "ua")):
+        values = {n: {g["group"]: g[metric] for g in r["speakers"][f"per_{key}"]} for n, r in models.items()}
+        counts = {g["group"]: g["n"] for r in models.values() for g in r["speakers"][f"per_{key}"]}
+        reference = {n: r["metrics"]["pooled"][metric] for n, r in models.items()}
+        figs.setdefault("groups", []).append(plots.group_bars(
+            values, counts, fig_dir / f"per_{key}_{metric}.png", f"{metric.upper()} per {key}",
+            metric.upper(), reference if key == "speaker" else None))
+    figs["groups"].append(plots.per_class_f1(
+        {n: {c["class"]: c["f1"] for c in r["metrics"]["pooled"]["per_class"]} for n, r in models.items()},
+        fig_dir / "per_class_f1.png", "F1 per class (pooled)"))
+    probe_rows = {n: r["probe"]["per_fold"] for n, r in models.items() if r["probe"]["per_fold"]}
+    if probe_rows:
+        figs["probe"] = [plots.probe_bars(probe_rows, fig_dir / "speaker_probe.png",
+                                          "speaker probe on test embeddings (lower = more speaker-invariant)")]
+    for run in runs:
+        if run.embeddings is None:
+            continue
+        t = run.predictions
+        folds = t.folds()
+        path = plots.tsne({k: run.embeddings[t.fold == k] for k in folds}, {k: t.label[t.fold == k] for k in folds},
+                          {k: t.speaker[t.fold == k] for k in folds}, fig_dir / f"tsne_{run.name}.png",
+                          f"{run.name}: t-SNE of test embeddings", seed=seed)
+        if path:
+            figs.setdefault("tsne", []).append(path)
+    figs["attention"] = _attention_figures(fig_dir, runs, max_attention)
+    return figs
+
+
+def _attention_figures(fig_dir: Path, runs: Sequence[ModelRun], limit: int) -> list[Path]:
+    from sier.audio import load_audio
+    from sier.errors import AudioError
+
+    by_id: dict[str, dict[str, AttentionExample]] = {}
+    for run in runs:
+        for ex in run.attention:
+            by_id.setdefault(ex.id, {})[run.name] = ex
+    paths = []
+    for uid, examples in list(by_id.items())[:limit]:
+        first = next(iter(examples.values()))
+        try:
+            samples = load_audio(first.audio_path)
+        except AudioError as exc:
+            log.warning("attention map of %s skipped: %s", uid, exc)
+            continue
+        preds = ", ".join(f"{m}: {ex.pred}" for m, ex in examples.items())
+        paths.append(plots.attention_example(
+            samples, {m: ex.attention for m, ex in examples.items()}, fig_dir / f"attention_{uid}.png",
+            f"{uid} (fold {first.fold}) — reference {first.label}; predicted {preds}"))
+    return paths
+
+
+# ---------------------------------------------------------------- Markdown
+
+def _headline(models: dict[str, Any], comparison: dict[str, Any] | None) -> str:
+    header = ["model", "n", "WA pooled", "UA pooled", "macro-F1 pooled", "weighted-F1 pooled",
+              "WA folds", "UA folds", "macro-F1 folds"]
+    rows = []
+    for name, r in models.items():
+        p, f = r["metrics"]["pooled"], r["metrics"]["over_folds"]
+        rows.append([f"**{name}**", p["n"], *(_pct(p[k]) for k in HEADLINE),
+                     *(f"{_pct(f[k]['mean'])} ± {_pct(f[k]['std'])}" for k in ("wa", "ua", "macro_f1"))])
+    if comparison:
+        d = {r["quantity"]: r["delta"] for r in comparison["rows"]}
+        rows.append(["Δ (enh − orig)", "", *(f"{100 * d[f'{k} (pooled)']:+.2f}" for k in HEADLINE),
+                     *(f"{100 * d[f'{k} (mean over folds)']:+.2f}" for k in ("wa", "ua", "macro_f1"))])
+    return _md_table(header, rows)
+
+
+def _speaker_section(models: dict[str, Any]) -> str:
+    names = list(models)
+    header = ["speaker", "n", *(f"UA {n}" for n in names), *(f"WA {n}" for n in names)]
+    if len(names) == 2:
+        header.append("Δ UA")
+    per = {n: {g["group"]: g for g in r["speakers"]["per_speaker"]} for n, r in models.items()}
+    rows = []
+    for spk in sorted({s for p in per.values() for s in p}):
+        gs = [per[n].get(spk) for n in names]
+        row = [spk, next(g["n"] for g in gs if g), *(_pct(g["ua"]) if g else "–" for g in gs),
+               *(_pct(g["wa"]) if g else "–" for g in gs)]
+        if len(names) == 2:
+            row.append(f"{100 * (gs[1]['ua'] - gs[0]['ua']):+.2f}" if all(gs) else "–")
+        rows.append(row)
+    spread_rows = []
+    for stat in ("mean", "std", "variance", "min", "max", "spread", "worst", "best"):
+        cells = []
+        for n in names:
+            v = models[n]["speakers"]["speaker_spread"]["ua"].get(stat)
+            cells.append(v if isinstance(v, str) else (f"{1e4 * v:.1f} (pp²)" if stat == "variance" else _pct(v)))
+        spread_rows.append([stat, *cells])
+    balance_rows = []
+    for stat in ("f1_std", "f1_min", "f1_max", "f1_range", "worst_class"):
+        cells = [models[n]["speakers"]["class_balance"].get(stat) for n in names]
+        balance_rows.append([stat, *(c if isinstance(c, str) else _pct(c) for c in cells)])
+    parts = [
+        _md_table(header, rows),
+        "\n**Spread of per-speaker UA** (%; std and variance with ddof=0):\n",
+        _md_table(["statistic", *names], spread_rows),
+    ]
+    for key in ("gender", "session"):
+        per_g = {n: {g["group"]: g for g in r["speakers"][f"per_{key}"]} for n, r in models.items()}
+        g_rows = [[g, next(per_g[n][g]["n"] for n in names if g in per_g[n]),
+                   *(_pct(per_g[n][g]["ua"]) if g in per_g[n] else "–" for n in names),
+                   *(_pct(per_g[n][g]["wa"]) if g in per_g[n] else "–" for n in names)]
+                  for g in sorted({g for p in per_g.values() for g in p}, key=str)]
+        parts += [f"\n**Per {key}** (%):\n",
+                  _md_table([key, "n", *(f"UA {n}" for n in names), *(f"WA {n}" for n in names)], g_rows)]
+    pc_rows = []
+    classes = models[names[0]]["classes"]
+    for i, c in enumerate(classes):
+        cells = []
+        for n in names:
+            pc = models[n]["metrics"]["pooled"]["per_class"][i]
+            cells += [_pct(pc["precision"]), _pct(pc["recall"]), _pct(pc["f1"])]
+        pc_rows.append([c, models[names[0]]["metrics"]["pooled"]["per_class"][i]["support"], *cells])
+    pc_header = ["class", "support", *(f"{s} {n}" for n in names for s in ("P", "R", "F1"))]
+    parts += ["\n**Per class, pooled** (%):\n", _md_table(pc_header, pc_rows),
+              "\n**Balance of per-class F1** (%):\n", _md_table(["statistic", *names], balance_rows)]
+    return "\n".join(parts)
+
+
+def _probe_section(models: dict[str, Any]) -> str:
+    rows = []
+    for n, r in models.items():
+        for p in r["probe"]["per_fold"]:
+            rows.append([n, p["fold"], p["n"], p["n_speakers"], _pct(p["accuracy"]), _pct(p["chance"]),
+                         f"{100 * p['above_chance']:+.2f}", _pct(p["balanced_accuracy"]), _pct(p["balanced_chance"])])
+        pr = r["probe"]
+        if pr["per_fold"]:
+            rows.append([f"**{n} mean**", "", "", "", _pct(pr["accuracy"]["mean"]), _pct(pr["chance"]["mean"]),
+                         f"{100 * pr['above_chance']['mean']:+.2f}", _pct(pr["balanced_accuracy"]["mean"]),
+                         _pct(pr["balanced_chance"]["mean"])])
+    text = _md_table(["model", "fold", "n", "speakers", "accuracy", "chance", "above chance",
+                      "balanced acc.", "balanced chance"], rows) if rows else "_No fold could be probed._"
+    method = next(iter(models.values()))["probe"]["method"]
+    skipped = [f"{n}: fold {s['fold']} ({s['reason']})" for n, r in models.items() for s in r["probe"]["skipped"]]
+    note = f"\n\nSkipped: {'; '.join(skipped)}." if skipped else ""
+    return f"Method: {method}. Lower accuracy (closer to chance) = less speaker information.\n\n{text}{note}"
+
+
+def _tests_section(comparison: dict[str, Any]) -> str:
+    m, b = comparison["mcnemar"], comparison["bootstrap_ua"]
+    rows = [[r["quantity"], *(r[k] if isinstance(r[k], str) else f"{100 * r[k]:.2f}" for k in ("original", "enhanced")),
+             f"{100 * r['delta']:+.2f}", r["better_is"], r["better"] or "–"] for r in comparison["rows"]]
+    return "\n".join([
+        _md_table(["quantity (%)", "original", "enhanced", "Δ", "better is", "better"], rows),
+        f"\n**McNemar** on the {m['n']} utterances both models classified: both right {m['both_right']}, "
+        f"only original right {m['only_original_right']}, only enhanced right {m['only_enhanced_right']}, "
+        f"both wrong {m['both_wrong']}; {m['method']}, statistic {m['statistic']:.3g}, "
+        f"**p = {m['p_value']:.4g}**.",
+        f"\n**Bootstrap over speakers** ({b['n_boot']} draws of {b['n_speakers']} speakers): "
+        f"UA(enhanced) − UA(original) = {100 * b['delta']:+.2f} pp, {int(100 * b['confidence'])} % CI "
+        f"[{100 * b['ci_low']:+.2f}, {100 * b['ci_high']:+.2f}] pp, p ≈ {b['p_value']:.3g}.",
+    ])
+
+
+def _markdown(results: dict[str, Any], figs: dict[str, list[Path]], out: Path) -> str:
+    models, comparison = results["models"], results.get("comparison")
+    rel = lambda p: os.path.relpath(p, out)  # noqa: E731
+    img = lambda p: f"![{Path(p).stem}]({rel(p)})"  # noqa: E731
+    lines = ["# Speaker-independence evaluation", "",
+             f"Written {results['created']} by sier {results['sier_version']}. Every checkpoint was evaluated "
+             "on the test speakers of its own fold, none of whom it trained on. Numbers are percent.", ""]
+    for n, r in models.items():
+        info = ", ".join(f"{k} {v}" for k, v in r["info"].items())
+        lines.append(f"- **{n}**: {len(r['checkpoints'])} checkpoint(s) from `{r['experiment_dir']}`"
+                     + (f" ({info})" if info else ""))
+    lines += ["", "## Headline", "", "Pooled: all test utterances of all folds together; folds: mean ± std over folds.",
+              "", _headline(models, comparison), ""]
+    fold_rows = [[n, k, m["n"], *(_pct(m[x]) for x in HEADLINE)]
+                 for n, r in models.items() for k, m in r["metrics"]["folds"].items()]
+    lines += ["**Per fold**:", "", _md_table(["model", "fold", "n", "WA", "UA", "macro-F1", "weighted-F1"], fold_rows), ""]
+    if comparison:
+        lines += ["## Original vs enhanced: deltas and paired tests", "", _tests_section(comparison), ""]
+    lines += ["## Across speakers", "", _speaker_section(models), ""]
+    lines += [img(p) for p in figs.get("groups", [])]
+    lines += ["", "## Speaker probe", "", _probe_section(models), ""]
+    lines += [img(p) for p in figs.get("probe", [])]
+    for title, key in (("Confusion matrices (pooled)", "confusion"), ("t-SNE of test embeddings", "tsne"),
+                       ("Attention (what each frame receives, averaged over heads and queries)", "attention"),
+                       ("Training curves", "training")):
+        if figs.get(key):
+            lines += ["", f"## {title}", "", *(img(p) for p in figs[key])]
+    lines += ["", "## Files", "", "- `evaluation.json`: every number above",
+              "- `overall.csv`, `per_class.csv`, `confusion.csv`, `per_group.csv`, `probe.csv`"
+              + (", `comparison.csv`" if comparison else ""),
+              "- " + ", ".join(f"`predictions_{n}.csv`" for n in models) + ": one row per test utterance", ""]
+    return "\n".join(lines)
+
+
+def write_report(runs: Sequence[ModelRun], out_dir: str | os.PathLike, max_attention_examples: int = 3,
+                 probe_splits: int = 5, n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> Report:
+    """Analyse `runs` (one or two, named "enhanced" / "original"), write figures, tables and report.md."""
+    if not runs:
+        raise EvaluationError("nothing to report: no model was evaluated.")
+    runs = sorted(runs, key=lambda r: MODEL_ORDER.index(r.name) if r.name in MODEL_ORDER else len(MODEL_ORDER))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {
+        "created": datetime.now().isoformat(timespec="seconds"),
+        "sier_version": __version__,
+        "models": {run.name: analyse(run, probe_splits, seed) for run in runs},
+    }
+    by_name = {run.name: run for run in runs}
+    if {"original", "enhanced"} <= set(by_name):
+        results["comparison"] = compare(results["models"]["original"], results["models"]["enhanced"],
+                                        by_name["original"].predictions, by_name["enhanced"].predictions,
+                                        n_boot=n_boot, seed=seed)
+    for run in runs:
+        write_predictions_csv(out / f"predictions_{run.name}.csv", run.predictions)
+    _write_tables(out, results)
+    figs = _figures(out, runs, results, max_attention_examples, seed)
+    results["figures"] = {k: [os.path.relpath(p, out) for p in v] for k, v in figs.items()}
+    json_path = out / "evaluation.json"
+    write_json(json_path, _jsonable(results))
+    report_path = out / "report.md"
+    write_text(report_path, _markdown(results, figs, out))
+    return Report(out, report_path, json_path, tuple(p for v in figs.values() for p in v), results)
+
+
+def _jsonable(obj: Any) -> Any:
+    """Plain JSON values: numpy scalars to Python, non-finite floats to None, keys to str."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj

@@ -1,0 +1,276 @@
+"""`evaluate`: run fold checkpoints on their own fold's test speakers and write the report.
+
+A model is given as a checkpoint (`<experiment>/models/best_model_fold_<k>.pth`), a glob
+over such files, or a whole experiment directory (every fold it trained). Each checkpoint
+is evaluated on the test speakers of its fold, read from the `folds.json` of the
+experiment that holds it (the checkpoint's parent's parent), and is refused if it trained
+on any of them.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from sier.corpora.records import Utterance, read_manifest
+from sier.errors import EvaluationError
+from sier.evaluation.compare import DEFAULT_BOOTSTRAP
+from sier.evaluation.predictions import Predictions, concat, make_predictions
+from sier.evaluation.report import AttentionExample, ModelRun, Report, write_report
+from sier.splits import Fold, load_folds
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = re.compile(r"^best_model_fold_(?P<fold>\d+)\.(pth|safetensors)$")
+MODELS_DIR = "models"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """The parts of an experiment directory that evaluation reads."""
+
+    directory: Path
+    config: dict[str, Any]  # config.yaml as written by `sier train`
+    utterances: dict[str, Utterance]  # manifest, by id
+    folds: dict[int, Fold]  # folds.json, by index
+
+
+def read_experiment(directory: str | os.PathLike) -> Experiment:
+    """Read config.yaml, manifest.csv and folds.json of an experiment; EvaluationError names what is missing."""
+    import yaml
+
+    directory = Path(directory)
+    missing = [n for n in ("config.yaml", "manifest.csv", "folds.json") if not (directory / n).is_file()]
+    if missing:
+        raise EvaluationError(
+            f"{directory}: not a sier experiment directory ({', '.join(missing)} missing); a checkpoint must sit "
+            f"in <experiment>/{MODELS_DIR}/ of a directory written by `sier train`."
+        )
+    try:
+        config = yaml.safe_load((directory / "config.yaml").read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise EvaluationError(f"{directory / 'config.yaml'}: not valid YAML ({exc}).") from exc
+    return Experiment(
+        directory,
+        config,
+        {u.id: u for u in read_manifest(directory / "manifest.csv")},
+        {f.index: f for f in load_folds(directory / "folds.json")},
+    )
+
+
+def _expected_folds(exp: Experiment) -> list[int]:
+    chosen = exp.config.get("folds")
+    return sorted(int(k) for k in chosen) if chosen else sorted(exp.folds)
+
+
+def resolve_checkpoints(spec: str | os.PathLike) -> list[Path]:
+    """Checkpoint files named by `spec`: a file, a glob (quoted on the shell), or an experiment directory.
+
+    An experiment directory must hold models/best_model_fold_<k>.pth for every fold it
+    trained (config.yaml `folds`, else every fold of folds.json); missing ones are named.
+    """
+    text = str(spec)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        exp = read_experiment(path)
+        expected = _expected_folds(exp)
+        found = {k: p for k in expected for p in [path / MODELS_DIR / f"best_model_fold_{k}.pth"] if p.is_file()}
+        missing = [k for k in expected if k not in found]
+        if missing:
+            raise EvaluationError(
+                f"{path}: no checkpoint for fold(s) {missing} in {path / MODELS_DIR} (expected "
+                f"best_model_fold_<k>.pth for folds {expected}); finish the run with `sier train --resume {path}` "
+                "or pass the checkpoints that exist (a file or a quoted glob)."
+            )
+        return [found[k] for k in expected]
+    if glob.has_magic(text):
+        matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(text)) if Path(p).is_file())
+        if not matches:
+            raise EvaluationError(f"{text}: the pattern matches no file; check the path (quote it on the shell).")
+        return matches
+    if path.is_file():
+        return [path]
+    raise EvaluationError(f"{text}: no such checkpoint file or experiment directory.")
+
+
+def _check_checkpoint(path: Path, meta: dict[str, Any], exp: Experiment) -> Fold:
+    """The fold the checkpoint belongs to, after checking that it fits the experiment's data."""
+    from sier.corpora.labels import get_label_map
+
+    fold_index = meta.get("fold")
+    match = CHECKPOINT_NAME.match(path.name)
+    if fold_index is None and match:
+        fold_index = int(match["fold"])
+    if fold_index is None or int(fold_index) not in exp.folds:
+        raise EvaluationError(
+            f"{path}: fold {fold_index!r} of the checkpoint is not a fold of {exp.directory / 'folds.json'} "
+            f"(folds {sorted(exp.folds)})."
+        )
+    fold = exp.folds[int(fold_index)]
+    classes = list(meta.get("classes") or [])
+    label_map = exp.config.get("label_map")
+    if label_map and meta.get("label_map") and meta["label_map"] != label_map:
+        raise EvaluationError(
+            f"{path}: trained with label map {meta['label_map']!r}, but the experiment's data uses {label_map!r}; "
+            "evaluate it with the experiment it was trained in."
+        )
+    if label_map and classes and tuple(classes) != tuple(get_label_map(label_map).classes):
+        raise EvaluationError(f"{path}: its classes {classes} differ from those of label map {label_map!r}.")
+    unknown = sorted({exp.utterances[i].label for i in fold.test if i in exp.utterances} - set(classes))
+    if unknown:
+        raise EvaluationError(f"{path}: test labels {unknown} are not among the checkpoint's classes {classes}.")
+    upstream = (meta.get("feature_config") or {}).get("upstream")
+    if exp.config.get("upstream") and upstream and upstream != exp.config["upstream"]:
+        raise EvaluationError(
+            f"{path}: trained on features of upstream {upstream!r}, but {exp.directory / 'config.yaml'} "
+            f"uses {exp.config['upstream']!r}; the checkpoint belongs to another experiment."
+        )
+    test_speakers = set(fold.test_speakers) | {exp.utterances[i].speaker for i in fold.test if i in exp.utterances}
+    seen = sorted(test_speakers & set(meta.get("speakers") or []))
+    if seen:
+        raise EvaluationError(
+            f"{path}: trained on {seen}, who are test speakers of fold {fold.index}; a speaker-independent "
+            "evaluation never tests on training speakers. Is the checkpoint from this experiment?"
+        )
+    return fold
+
+
+def _attention_ids(utterances: Sequence[Utterance], classes: Sequence[str], limit: int) -> list[str]:
+    """Up to `limit` test utterances for heat maps: the first of each class in turn (same for both models)."""
+    picked: list[str] = []
+    for round_ in range(limit):
+        for c in classes:
+            of_class = [u.id for u in utterances if u.label == c]
+            if round_ < len(of_class) and len(picked) < limit:
+                picked.append(of_class[round_])
+    return picked
+
+
+def _run_fold(path: Path, exp: Experiment, cache_dir: str | None, batch_size: int, device: Any,
+              attention_limit: int, progress: bool) -> tuple[Predictions, np.ndarray, list[AttentionExample], Any]:
+    """Predictions, embeddings [N, E] and attention examples of one checkpoint on its fold's test set."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from sier.features import FeatureConfig, extract_features
+    from sier.models.pipeline import load_ser_model
+    from sier.training.data import UtteranceDataset, collate
+
+    model, ckpt = load_ser_model(path)  # CheckpointError names the file when it is not ours
+    fold = _check_checkpoint(path, ckpt.meta, exp)
+    classes = list(ckpt.meta["classes"])
+    utterances = [exp.utterances[i] for i in fold.test]
+    cache = cache_dir or ckpt.meta.get("cache_dir") or exp.config.get("cache_dir") or "cache"
+    store = extract_features(utterances, FeatureConfig.from_dict(ckpt.meta["feature_config"]), cache, progress)
+    kept = [u for u in utterances if store.has(u.id)]
+    if len(kept) < len(utterances):
+        log.warning("%s: %d test utterance(s) without features left out", path.name, len(utterances) - len(kept))
+    if not kept:
+        raise EvaluationError(f"{path}: no test utterance of fold {fold.index} has features; check the audio paths.")
+    dataset = UtteranceDataset(kept, store, classes)
+    wanted = set(_attention_ids(kept, classes, attention_limit))
+    model.to(device)
+    probs, embeddings, examples = [], [], []
+    with torch.inference_mode():
+        for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=collate):
+            out = model(batch["features"].to(device), batch["lengths"].to(device))
+            p = out["emotion_logits"].float().softmax(-1).cpu()
+            probs.append(p)
+            embeddings.append(out["embedding"].float().cpu())
+            if "attention" not in out:
+                continue
+            for b, i in enumerate(batch["index"].tolist()):
+                utt = kept[i]
+                if utt.id in wanted:
+                    n = int(batch["lengths"][b])
+                    examples.append(AttentionExample(utt.id, fold.index, utt.label, classes[int(p[b].argmax())],
+                                                     utt.path, out["attention"][b, :, :n, :n].float().cpu().numpy()))
+    probs_np = torch.cat(probs).numpy()
+    table = make_predictions(classes, [u.id for u in kept], [u.speaker for u in kept], [u.session for u in kept],
+                             [u.gender for u in kept], [u.label for u in kept], probs_np, fold=fold.index)
+    return table, torch.cat(embeddings).numpy(), examples, ckpt
+
+
+def _curves(exp: Experiment, fold: int) -> list[dict[str, float]] | None:
+    from sier.training.crossval import metrics_path, read_metrics
+
+    path = metrics_path(exp.directory, fold)
+    return read_metrics(path) if path.is_file() else None
+
+
+def evaluate_model(name: str, spec: str | os.PathLike, cache_dir: str | None = None, batch_size: int = 16,
+                   device: str | None = None, max_attention_examples: int = 3, progress: bool = True) -> ModelRun:
+    """Evaluate every checkpoint of `spec` on its own fold's test speakers; one ModelRun."""
+    import torch
+
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    paths = resolve_checkpoints(spec)
+    experiments: dict[Path, Experiment] = {}
+    tables, embeddings, attention, checkpoints, curves = [], [], [], {}, {}
+    info: dict[str, Any] = {}
+    for n, path in enumerate(paths):
+        exp_dir = path.resolve().parent.parent
+        if exp_dir not in experiments:
+            experiments[exp_dir] = read_experiment(exp_dir)
+        exp = experiments[exp_dir]
+        print(f"[{name} {n + 1}/{len(paths)}] {path}")
+        table, emb, examples, ckpt = _run_fold(path, exp, cache_dir, batch_size, device, max_attention_examples,
+                                               progress)
+        fold = table.folds()[0]
+        if fold in checkpoints:
+            raise EvaluationError(f"{path}: fold {fold} is given twice ({checkpoints[fold]}); pass one checkpoint per fold.")
+        tables.append(table)
+        embeddings.append(emb)
+        attention += examples
+        checkpoints[fold] = str(path)
+        rows = _curves(exp, fold)
+        if rows:
+            curves[fold] = rows
+        info = {"model": ckpt.model_config.kind,
+                "upstream": ckpt.meta.get("feature_config", {}).get("upstream"),
+                "label map": ckpt.meta.get("label_map"),
+                "protocol": exp.config.get("protocol")}
+    attention = [ex for ex in attention if ex.fold == min(checkpoints)]  # heat maps of one fold
+    return ModelRun(name, concat(tables), np.concatenate(embeddings), attention, curves, checkpoints,
+                    str(next(iter(experiments))) if len(experiments) == 1 else ", ".join(map(str, experiments)),
+                    info)
+
+
+def evaluate(
+    enhanced_model_path: str | os.PathLike,
+    original_model_path: str | os.PathLike | None = None,
+    out: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    max_attention_examples: int = 3,
+    batch_size: int = 16,
+    device: str | None = None,
+    n_boot: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+    progress: bool = True,
+) -> Report:
+    """Evaluate the enhanced model (and the original, if given) and write the report.
+
+    Each model path is a checkpoint, a glob over fold checkpoints, or an experiment
+    directory. out: the report folder; default <enhanced experiment>/evaluation_<YYYYmmdd-HHMMSS>/.
+    cache_dir: feature cache (default: the one each checkpoint was trained with). Returns the
+    Report (paths of report.md, evaluation.json and figures, and the results dict).
+    Raises EvaluationError / CheckpointError on bad input, naming the file.
+    """
+    cache = str(cache_dir) if cache_dir else None
+    runs = [evaluate_model("enhanced", enhanced_model_path, cache, batch_size, device, max_attention_examples, progress)]
+    if original_model_path:
+        runs.append(evaluate_model("original", original_model_path, cache, batch_size, device,
+                                   max_attention_examples, progress))
+    if out is None:
+        first = Path(next(iter(runs[0].checkpoints.values()))).resolve().parent.parent
+        out = first / f"evaluation_{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    report = write_report(runs, out, max_attention_examples=max_attention_examples, n_boot=n_boot, seed=seed)
+    return report

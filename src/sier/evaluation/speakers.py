@@ -1,0 +1,80 @@
+"""How evenly a model does across speakers, genders and sessions.
+
+A speaker-independent model should not only score well on average but score alike on
+every unseen speaker: the spread (max - min) and the variance of per-speaker UA are the
+numbers to compare, next to the worst speaker, and the balance of per-class F1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from sier.evaluation.metrics import table_metrics
+from sier.evaluation.predictions import Predictions
+
+GROUP_KEYS = ("speaker", "gender", "session")
+GROUP_METRICS = ("wa", "ua", "macro_f1")
+
+
+def group_table(table: Predictions, key: str) -> list[dict[str, Any]]:
+    """One row per value of `key` ("speaker", "gender" or "session"): group, n, WA, UA, macro-F1."""
+    column = getattr(table, key)
+    rows = []
+    for value in sorted(set(column.tolist())):
+        m = table_metrics(table.subset(column == value))
+        rows.append({"group": value if key != "session" else int(value), "n": m["n"],
+                     **{k: m[k] for k in GROUP_METRICS}})
+    return rows
+
+
+def spread(rows: list[dict[str, Any]], metric: str = "ua") -> dict[str, Any]:
+    """Mean, std, variance (ddof=0), min/max with their groups and spread of `metric` over rows."""
+    if not rows:
+        return {"n_groups": 0}
+    values = np.array([r[metric] for r in rows], dtype=float)
+    worst, best = int(np.nanargmin(values)), int(np.nanargmax(values))
+    return {
+        "n_groups": len(rows),
+        "mean": float(np.nanmean(values)),
+        "std": float(np.nanstd(values)),
+        "variance": float(np.nanvar(values)),
+        "min": float(values[worst]),
+        "max": float(values[best]),
+        "spread": float(values[best] - values[worst]),
+        "worst": rows[worst]["group"],
+        "best": rows[best]["group"],
+    }
+
+
+def class_balance(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Balance of per-class F1 in a `classification_metrics` result: std, min, max, range, worst class."""
+    per_class = [c for c in metrics["per_class"] if c["support"] > 0]
+    if not per_class:
+        return {}
+    f1 = np.array([c["f1"] for c in per_class])
+    worst = int(f1.argmin())
+    return {
+        "f1_std": float(f1.std()),
+        "f1_min": float(f1.min()),
+        "f1_max": float(f1.max()),
+        "f1_range": float(f1.max() - f1.min()),
+        "worst_class": per_class[worst]["class"],
+    }
+
+
+def speaker_analysis(table: Predictions) -> dict[str, Any]:
+    """Per speaker / gender / session tables, their spread in WA/UA/F1, and per-class F1 balance.
+
+    Returns {"per_speaker": rows, "per_gender": rows, "per_session": rows,
+    "speaker_spread": {metric: spread}, "gender_spread": ..., "session_spread": ...,
+    "class_balance": {...}} (class balance of the pooled table).
+    """
+    out: dict[str, Any] = {}
+    for key in GROUP_KEYS:
+        rows = group_table(table, key)
+        out[f"per_{key}"] = rows
+        out[f"{key}_spread"] = {m: spread(rows, m) for m in GROUP_METRICS}
+    out["class_balance"] = class_balance(table_metrics(table))
+    return out

@@ -1,0 +1,184 @@
+"""Metrics, speaker analysis, probe and paired tests on prediction tables built here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, f1_score, recall_score
+
+from sier.errors import EvaluationError
+from sier.evaluation.compare import align, bootstrap_ua_difference, mcnemar
+from sier.evaluation.metrics import classification_metrics, fold_metrics, unweighted_accuracy
+from sier.evaluation.predictions import (
+    concat, make_predictions, read_predictions_csv, write_predictions_csv,
+)
+from sier.evaluation.probe import probe_by_fold, speaker_probe
+from sier.evaluation.speakers import class_balance, group_table, speaker_analysis, spread
+
+CLASSES = ("neu", "hap", "ang", "sad")
+
+
+def synthetic_table(seed: int = 0, per_speaker: int = 24, skill: float = 0.6, sessions: int = 3):
+    """Session-protocol predictions: fold k tests the two speakers of session k+1.
+
+    Each utterance is right with probability `skill` (speaker Ses01M a bit worse), so metrics
+    vary across speakers. Also returns [N, 8] embeddings with a speaker offset.
+    """
+    rng = np.random.default_rng(seed)
+    tables, embeddings = [], []
+    for fold in range(sessions):
+        sess = fold + 1
+        for g in "FM":
+            spk = f"Ses{sess:02d}{g}"
+            labels = rng.choice(CLASSES, per_speaker)
+            p = skill - (0.2 if spk == "Ses01M" else 0.0)
+            right = rng.random(per_speaker) < p
+            wrong = rng.choice(CLASSES, per_speaker)
+            pred = np.where(right, labels, wrong)
+            probs = rng.random((per_speaker, len(CLASSES))) * 0.5
+            probs[np.arange(per_speaker), [CLASSES.index(c) for c in pred]] = 1.0
+            probs /= probs.sum(1, keepdims=True)
+            ids = [f"{spk}_impro01_{g}{i:03d}" for i in range(per_speaker)]
+            tables.append(make_predictions(CLASSES, ids, [spk] * per_speaker, [sess] * per_speaker,
+                                           [g] * per_speaker, labels, probs, fold=fold))
+            offset = np.zeros(8)
+            offset[0] = 3.0 if g == "F" else -3.0
+            embeddings.append(rng.standard_normal((per_speaker, 8)) + offset)
+    return concat(tables), np.concatenate(embeddings)
+
+
+def test_metrics_match_sklearn():
+    table, _ = synthetic_table()
+    m = classification_metrics(table.label, table.pred, CLASSES)
+    assert m["n"] == len(table)
+    assert m["wa"] == pytest.approx(accuracy_score(table.label, table.pred))
+    assert m["ua"] == pytest.approx(recall_score(table.label, table.pred, average="macro"))
+    assert m["macro_f1"] == pytest.approx(f1_score(table.label, table.pred, average="macro"))
+    assert m["weighted_f1"] == pytest.approx(f1_score(table.label, table.pred, average="weighted"))
+    cm = np.array(m["confusion"])
+    assert cm.sum() == len(table) and np.trace(cm) == table.correct.sum()
+    assert np.allclose(np.array(m["confusion_normalized"]).sum(1), 1.0)
+    assert [c["support"] for c in m["per_class"]] == [int(np.sum(table.label == c)) for c in CLASSES]
+
+
+def test_ua_is_mean_recall_over_present_classes():
+    # "sad" never occurs in the reference: it has no recall and does not count.
+    y_true = ["neu", "neu", "hap", "hap"]
+    y_pred = ["neu", "sad", "hap", "hap"]
+    assert unweighted_accuracy(y_true, y_pred) == pytest.approx((0.5 + 1.0) / 2)
+    assert np.isnan(unweighted_accuracy([], []))
+    empty = classification_metrics([], [], CLASSES)
+    assert empty["n"] == 0 and np.isnan(empty["ua"])
+
+
+def test_fold_metrics_per_fold_and_pooled():
+    table, _ = synthetic_table()
+    fm = fold_metrics(table)
+    assert sorted(fm["folds"]) == [0, 1, 2]
+    assert sum(f["n"] for f in fm["folds"].values()) == fm["pooled"]["n"] == len(table)
+    uas = [fm["folds"][k]["ua"] for k in range(3)]
+    assert fm["over_folds"]["ua"]["mean"] == pytest.approx(np.mean(uas))
+    assert fm["over_folds"]["ua"]["std"] == pytest.approx(np.std(uas))
+
+
+def test_speaker_analysis_finds_the_worst_speaker():
+    table, _ = synthetic_table(per_speaker=200)
+    sa = speaker_analysis(table)
+    rows = sa["per_speaker"]
+    assert [r["group"] for r in rows] == ["Ses01F", "Ses01M", "Ses02F", "Ses02M", "Ses03F", "Ses03M"]
+    assert all(r["n"] == 200 for r in rows)
+    s = sa["speaker_spread"]["ua"]
+    assert s["worst"] == "Ses01M"
+    values = [r["ua"] for r in rows]
+    assert s["spread"] == pytest.approx(max(values) - min(values))
+    assert s["variance"] == pytest.approx(np.var(values)) and s["std"] == pytest.approx(np.std(values))
+    for r in rows:
+        sub = table.subset(table.speaker == r["group"])
+        assert r["wa"] == pytest.approx(accuracy_score(sub.label, sub.pred))
+    assert [r["group"] for r in sa["per_gender"]] == ["F", "M"]
+    assert [r["group"] for r in sa["per_session"]] == [1, 2, 3]
+    assert sum(r["n"] for r in group_table(table, "session")) == len(table)
+    assert set(sa["class_balance"]) >= {"f1_std", "f1_min", "worst_class"}
+
+
+def test_spread_and_balance_by_hand():
+    rows = [{"group": "a", "ua": 0.5}, {"group": "b", "ua": 0.7}, {"group": "c", "ua": 0.6}]
+    s = spread(rows)
+    assert (s["worst"], s["best"]) == ("a", "b")
+    assert s["spread"] == pytest.approx(0.2) and s["mean"] == pytest.approx(0.6)
+    m = {"per_class": [{"class": "x", "f1": 0.2, "support": 3}, {"class": "y", "f1": 0.6, "support": 2},
+                       {"class": "z", "f1": 0.0, "support": 0}]}
+    b = class_balance(m)
+    assert b["worst_class"] == "x" and b["f1_std"] == pytest.approx(0.2) and b["f1_range"] == pytest.approx(0.4)
+
+
+def test_speaker_probe_sees_speaker_offset_and_not_noise():
+    table, emb = synthetic_table(per_speaker=40)
+    folds = table.folds()
+    by_fold = probe_by_fold({k: emb[table.fold == k] for k in folds}, {k: table.speaker[table.fold == k] for k in folds})
+    assert len(by_fold["per_fold"]) == 3 and not by_fold["skipped"]
+    assert by_fold["accuracy"]["mean"] > 0.9
+    assert by_fold["chance"]["mean"] == pytest.approx(0.5)
+    rng = np.random.default_rng(1)
+    noise = speaker_probe(rng.standard_normal((120, 8)), np.repeat(["a", "b", "c"], 40))
+    assert noise["chance"] == pytest.approx(1 / 3)
+    assert abs(noise["accuracy"] - 1 / 3) < 0.2
+    assert speaker_probe(emb[:10], ["a"] * 10) is None  # one speaker: nothing to tell apart
+    one = probe_by_fold({0: emb[:10]}, {0: ["a"] * 10})
+    assert one["skipped"] and not one["per_fold"] and np.isnan(one["accuracy"]["mean"])
+
+
+def test_mcnemar_exact_and_chi_square():
+    a = np.array([True] * 10 + [False] * 2 + [True] * 5)
+    b = np.array([False] * 10 + [True] * 2 + [True] * 5)
+    r = mcnemar(a, b)
+    assert (r["only_original_right"], r["only_enhanced_right"], r["both_right"]) == (10, 2, 5)
+    assert r["method"] == "exact binomial"
+    from scipy.stats import binomtest
+    assert r["p_value"] == pytest.approx(binomtest(2, 12, 0.5).pvalue)
+    big_a = np.array([True] * 40 + [False] * 20)
+    big_b = np.array([False] * 40 + [True] * 20)
+    r = mcnemar(big_a, big_b)
+    assert r["method"].startswith("chi-square") and r["statistic"] == pytest.approx((20 - 1) ** 2 / 60)
+    assert mcnemar(a, a)["p_value"] == 1.0
+
+
+def test_bootstrap_ua_difference():
+    orig, _ = synthetic_table(seed=0, skill=0.4, per_speaker=60)
+    better = make_predictions(orig.classes, orig.ids, orig.speaker, orig.session, orig.gender, orig.label,
+                              np.eye(4)[[CLASSES.index(c) for c in orig.label]], fold=orig.fold)
+    r = bootstrap_ua_difference(orig, better, n_boot=500)
+    assert r["delta"] == pytest.approx(1.0 - unweighted_accuracy(orig.label, orig.pred))
+    assert 0 < r["ci_low"] <= r["delta"] <= r["ci_high"]
+    assert r["p_value"] < 0.01 and r["n_speakers"] == 6
+    same = bootstrap_ua_difference(orig, orig, n_boot=200)
+    assert same["delta"] == 0 and same["ci_low"] == same["ci_high"] == 0
+    # order of rows does not matter: tables are aligned by id
+    shuffled = better.subset(np.random.default_rng(0).permutation(len(better)))
+    assert bootstrap_ua_difference(orig, shuffled, n_boot=500)["delta"] == pytest.approx(r["delta"])
+
+
+def test_align_refuses_disjoint_or_different_classes():
+    t, _ = synthetic_table()
+    with pytest.raises(EvaluationError, match="share no test utterance"):
+        align(t.subset(t.fold == 0), t.subset(t.fold == 1))
+    other = make_predictions(("a", "b"), ["x"], ["s"], [1], ["F"], ["a"], [[1.0, 0.0]])
+    with pytest.raises(EvaluationError, match="different classes"):
+        align(t, other)
+
+
+def test_predictions_csv_roundtrip(tmp_path):
+    table, _ = synthetic_table()
+    write_predictions_csv(tmp_path / "p.csv", table)
+    back = read_predictions_csv(tmp_path / "p.csv")
+    assert back.classes == CLASSES
+    assert list(back.ids) == list(table.ids) and list(back.pred) == list(table.pred)
+    assert np.array_equal(back.fold, table.fold) and np.allclose(back.probs, table.probs)
+    # the training's per-fold files have no fold column: the fold comes from the file name
+    (tmp_path / "fold_3.csv").write_text("id,speaker,session,gender,label,pred,prob_a,prob_b\n"
+                                         "u1,Ses01F,1,F,a,b,0.4,0.6\n")
+    one = read_predictions_csv(tmp_path / "fold_3.csv")
+    assert one.folds() == [3] and one.classes == ("a", "b")
+    (tmp_path / "bad.csv").write_text("id,label\nu1,a\n")
+    with pytest.raises(EvaluationError, match="not a sier predictions table"):
+        read_predictions_csv(tmp_path / "bad.csv")
