@@ -1,0 +1,43 @@
+import argparse
+
+HELP = "predict the emotion of audio files or folders (long recordings are cut into speech segments)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("audio", nargs="+", help="audio files and/or folders (searched recursively)")
+    p.add_argument("--model", required=True, help="sier checkpoint (.pth)")
+    p.add_argument("--format", default="table", choices=["table", "json", "csv"], help="output format")
+    p.add_argument("--out", default=None, help="write the output here instead of stdout")
+    p.add_argument("--runtime", default="torch", choices=["torch", "onnx"], help="run the network with torch or onnxruntime")
+    p.add_argument("--onnx", default=None, help="ONNX file from `sier export` (with --runtime onnx)")
+    p.add_argument("--vad", default="silero", choices=["silero", "energy", "none"],
+                   help="how long recordings are cut (silero falls back to energy when not installed)")
+    p.add_argument("--min_segment_s", type=float, default=0.5, help="drop speech segments shorter than this")
+    p.add_argument("--max_segment_s", type=float, default=15.0,
+                   help="files up to this long are classified whole; longer segments are split")
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from sier.fileio import write_text
+    from sier.inference.predict import format_report, predict_paths
+    from sier.inference.recognizer import load_recognizer
+    from sier.inference.vad import VadConfig
+
+    recognizer = load_recognizer(args.model, args.runtime, args.onnx)
+    vad = VadConfig(method=args.vad, min_segment_s=args.min_segment_s, max_segment_s=args.max_segment_s)
+    report = predict_paths(recognizer, args.audio, vad)
+    text = format_report(report, args.format).rstrip("\n")
+    if args.out:
+        write_text(args.out, text + "\n")
+    else:
+        print(text)
+    for path, reason in report.skipped:
+        print(f"skipped: {reason}", file=sys.stderr)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    segmented = sorted(report.vad_methods - {"whole"})
+    if segmented:
+        print(f"long recordings were segmented with the {', '.join(segmented)} VAD", file=sys.stderr)
+    return 0 if report.rows else 1

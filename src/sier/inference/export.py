@@ -1,0 +1,311 @@
+"""ONNX export of a trained model, int8 quantisation, and a parity check against PyTorch.
+
+Two graphs can be exported:
+
+- the **classifier** on cached features: inputs ``features`` float32 [B, T, D] (or
+  [B, L, T, D] for a layer-weighted model) and ``lengths`` int64 [B] (valid frames), output
+  ``emotion_logits`` [B, C]. It holds the trainable upstream top (if any) and the head.
+- the **whole model** (``whole=True``): input ``waveform`` float32 [B, samples] at 16 kHz,
+  output ``emotion_logits`` [B, C]; every waveform of a batch has the same length (no
+  padding: a streaming window, a single file). Only for a Hugging Face upstream. For the
+  fbank front-end the log-mel computation stays in PyTorch and only the network is exported
+  (the classifier graph); ``export_onnx(whole=True)`` says so in its notes.
+
+Exports use the TorchScript exporter (``dynamo=False``), opset 17, dynamic batch and time
+axes, and a batch of 2 examples of different lengths, which is what exported correctly at
+every length (see STACK-NOTES). int8 is dynamic quantisation of the weights of MatMul/Gemm
+(``quant_pre_process`` then ``quantize_dynamic(QInt8)``): it pays on the large linear layers
+of an upstream, little on a small head.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from sier.constants import SAMPLE_RATE
+from sier.errors import InferenceError
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+INT8_OP_TYPES = ("MatMul", "Gemm")  # dynamic int8 on these; Conv stays fp32 (ConvInteger is slow on CPU)
+
+
+class ClassifierGraph(nn.Module):
+    """features [B, T, D], lengths [B] -> emotion_logits [B, C] (the exported classifier)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, features: Tensor, lengths: Tensor) -> Tensor:
+        return self.model(features, lengths)["emotion_logits"]
+
+
+class WholeGraph(nn.Module):
+    """waveform [B, samples] (equal lengths, 16 kHz) -> emotion_logits [B, C].
+
+    `frontend(waveform [B, S]) -> features [B, T, D] or [B, L, T, D]` is the frozen upstream
+    prefix run on a batch; `model(features, lengths)` is the SER model (top + head).
+    """
+
+    def __init__(self, frontend: nn.Module, model: nn.Module) -> None:
+        super().__init__()
+        self.frontend = frontend
+        self.model = model
+
+    def forward(self, waveform: Tensor) -> Tensor:
+        features = self.frontend(waveform)
+        frames = features.shape[-2]
+        lengths = torch.ones(features.shape[0], dtype=torch.long) * frames
+        return self.model(features, lengths)["emotion_logits"]
+
+
+@dataclass
+class ParityReport:
+    """How closely an ONNX graph follows the PyTorch model."""
+
+    max_abs_diff: float  # over all cases, on the logits
+    agreement: float  # fraction of examples with the same argmax
+    cases: list[dict] = field(default_factory=list)  # per (batch, length): diff and agreement
+
+    def summary(self) -> str:
+        return f"max |logit diff| {self.max_abs_diff:.2e}, argmax agreement {100 * self.agreement:.1f} %"
+
+
+@dataclass
+class ExportResult:
+    """Paths written and parity checks run by :func:`export_model`."""
+
+    kind: str  # "classifier" or "whole"
+    onnx_path: Path
+    parity: ParityReport | None = None
+    int8_path: Path | None = None
+    int8_parity: ParityReport | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def onnx_session(path: str | os.PathLike, threads: int | None = None):
+    """An onnxruntime CPU session; InferenceError if onnxruntime is missing or the file is bad."""
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise InferenceError("onnxruntime is not installed; pip install 'sier[export]'.") from exc
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads or torch.get_num_threads()
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise InferenceError(f"{path}: cannot load ONNX model ({exc}); re-run sier export.") from exc
+
+
+def _export(module: nn.Module, args: tuple, path: Path, input_names, dynamic_axes) -> None:
+    module.eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter warns about every traced branch
+        torch.onnx.export(
+            module,
+            args,
+            str(path),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=list(input_names),
+            output_names=["emotion_logits"],
+            dynamic_axes={**dynamic_axes, "emotion_logits": {0: "batch"}},
+        )
+
+
+def export_classifier(model: nn.Module, input_dim: int, path: str | os.PathLike, input_layers: int = 1) -> Path:
+    """Export `model` (features, lengths -> dict) as an ONNX graph features, lengths -> logits."""
+    path = Path(path)
+    shape = (2, 40, input_dim) if input_layers == 1 else (2, input_layers, 40, input_dim)
+    features = torch.randn(*shape)
+    lengths = torch.tensor([40, 27])
+    time_axis = 1 if input_layers == 1 else 2
+    _export(
+        ClassifierGraph(model),
+        (features, lengths),
+        path,
+        ["features", "lengths"],
+        {"features": {0: "batch", time_axis: "frames"}, "lengths": {0: "batch"}},
+    )
+    return path
+
+
+def export_whole(frontend: nn.Module, model: nn.Module, path: str | os.PathLike, example_s: float = 1.0) -> Path:
+    """Export frontend + model as an ONNX graph waveform [B, samples] -> logits."""
+    path = Path(path)
+    waveform = 0.1 * torch.randn(2, int(example_s * SAMPLE_RATE))
+    _export(WholeGraph(frontend, model), (waveform,), path, ["waveform"], {"waveform": {0: "batch", 1: "samples"}})
+    return path
+
+
+def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Dynamic int8 quantisation (weights QInt8) of MatMul/Gemm after onnxruntime's pre-processing."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    dst = Path(dst)
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        try:
+            quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        except Exception as exc:  # pre-processing is an optimisation; quantise the raw graph without it
+            log.warning("quant_pre_process failed (%s); quantising without it", exc)
+            pre = Path(src)
+        quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=list(INT8_OP_TYPES))
+    return dst
+
+
+def _agreement(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean(a.argmax(-1) == b.argmax(-1)))
+
+
+def check_parity(
+    reference: Callable[..., np.ndarray],
+    session,
+    make_inputs: Callable[[int, int], dict[str, np.ndarray]],
+    batch_sizes: Sequence[int] = (1, 2, 3),
+    lengths: Sequence[int] = (50, 150, 301),
+) -> ParityReport:
+    """Compare `reference(**inputs) -> logits` with the ONNX `session` on every
+    (batch size, length) pair; inputs come from `make_inputs(batch, length)`."""
+    cases, diffs, agree, total = [], [], 0.0, 0
+    for batch in batch_sizes:
+        for length in lengths:
+            inputs = make_inputs(batch, length)
+            ref = reference(**inputs)
+            got = session.run(["emotion_logits"], inputs)[0]
+            diff = float(np.abs(ref - got).max())
+            a = _agreement(ref, got)
+            cases.append({"batch": batch, "length": length, "max_abs_diff": diff, "agreement": a})
+            diffs.append(diff)
+            agree += a * batch
+            total += batch
+    return ParityReport(max(diffs), agree / total, cases)
+
+
+def classifier_parity(model: nn.Module, session, input_dim: int, input_layers: int = 1, seed: int = 0,
+                      batch_sizes=(1, 2, 3), lengths=(50, 150, 301)) -> ParityReport:
+    """Parity of an exported classifier: random features, batches with unequal lengths."""
+    gen = np.random.default_rng(seed)
+
+    def make(batch: int, length: int) -> dict[str, np.ndarray]:
+        shape = (batch, length, input_dim) if input_layers == 1 else (batch, input_layers, length, input_dim)
+        lens = np.array([length] + [int(gen.integers(max(1, length // 3), length + 1)) for _ in range(batch - 1)])
+        return {"features": gen.standard_normal(shape).astype(np.float32), "lengths": lens.astype(np.int64)}
+
+    graph = ClassifierGraph(model).eval()
+
+    def ref(features, lengths):
+        with torch.inference_mode():
+            return graph(torch.from_numpy(features), torch.from_numpy(lengths)).numpy()
+
+    return check_parity(ref, session, make, batch_sizes, lengths)
+
+
+def whole_parity(frontend: nn.Module, model: nn.Module, session, seed: int = 0,
+                 batch_sizes=(1, 2), seconds=(0.5, 1.5, 3.0)) -> ParityReport:
+    """Parity of an exported whole model on random waveforms of several durations."""
+    gen = np.random.default_rng(seed)
+
+    def make(batch: int, length: int) -> dict[str, np.ndarray]:
+        return {"waveform": (0.1 * gen.standard_normal((batch, length))).astype(np.float32)}
+
+    graph = WholeGraph(frontend, model).eval()
+
+    def ref(waveform):
+        with torch.inference_mode():
+            return graph(torch.from_numpy(waveform)).numpy()
+
+    lengths = [int(s * SAMPLE_RATE) for s in seconds]
+    return check_parity(ref, session, make, batch_sizes, lengths)
+
+
+class BatchedPrefix(nn.Module):
+    """A FrozenPrefix run on a batch of equal-length waveforms, for export:
+    `[B, samples]` -> `[B, frames, dim]` (or `[B, L+1, frames, dim]`), float32 only.
+
+    Mirrors FrozenPrefix.forward, with the per-utterance normalisation done per row."""
+
+    def __init__(self, prefix: nn.Module) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def forward(self, waveform: Tensor) -> Tensor:
+        from sier.features.upstream import _run_layers
+
+        p = self.prefix
+        if p.do_normalize:
+            mean = waveform.mean(dim=1, keepdim=True)
+            var = ((waveform - mean) ** 2).mean(dim=1, keepdim=True)
+            waveform = (waveform - mean) / torch.sqrt(var + 1e-7)
+        p_norm, p.do_normalize = p.do_normalize, False
+        try:
+            hidden = p.embed(waveform)  # [B, frames, dim]
+        finally:
+            p.do_normalize = p_norm
+        states = [hidden] if p.output == "all" else None
+        hidden = _run_layers(p.layers, hidden, None, p.relative_bias, states)
+        if p.output == "all":
+            return torch.stack(states, dim=1)  # [B, L+1, frames, dim]
+        if p.output == "last" and p.stable:
+            return p.layer_norm(hidden)
+        return hidden
+
+
+def export_model(checkpoint: str | os.PathLike, out: str | os.PathLike, whole: bool = False,
+                 quantize: str | None = None, check: bool = True) -> ExportResult:
+    """Export a sier checkpoint to ONNX (classifier, or `whole` model with its upstream),
+    optionally also as int8 (`quantize="int8"`, written next to `out` as `<stem>.int8.onnx`),
+    and check parity with PyTorch. Raises InferenceError."""
+    from sier.inference.recognizer import Recognizer
+
+    if quantize not in (None, "int8"):
+        raise InferenceError(f"unknown quantisation {quantize!r}; only int8 is supported.")
+    rec = Recognizer.from_checkpoint(checkpoint)
+    cfg = rec.model.head.cfg
+    out = Path(out)
+    notes: list[str] = []
+    if whole and rec.info["upstream"] == "fbank":
+        notes.append("fbank front-end: the log-mel computation stays in PyTorch/numpy; only the network "
+                     "(features, lengths -> logits) is exported")
+        whole = False
+    top = rec.model.upstream_top
+    dim = top.config.hidden_size if top is not None else cfg.input_dim
+    layers = 1 if top is not None else cfg.input_layers
+    try:
+        if whole:
+            frontend = BatchedPrefix(rec.frontend)
+            export_whole(frontend, rec.model, out)
+        else:
+            export_classifier(rec.model, dim, out, layers)
+    except Exception as exc:  # the exporter raises many types; say which graph failed
+        raise InferenceError(f"ONNX export of the {'whole model' if whole else 'classifier'} failed: {exc}") from exc
+    result = ExportResult("whole" if whole else "classifier", out, notes=notes)
+
+    def parity(path: Path) -> ParityReport:
+        session = onnx_session(path)
+        if whole:
+            return whole_parity(frontend, rec.model, session)
+        return classifier_parity(rec.model, session, dim, layers)
+
+    if check:
+        result.parity = parity(out)
+    if quantize == "int8":
+        result.int8_path = quantize_int8(out, out.with_name(out.stem + ".int8.onnx"))
+        if check:
+            result.int8_parity = parity(result.int8_path)
+    return result

@@ -1,0 +1,163 @@
+"""The Recognizer: a trained model built once from a checkpoint, waveform -> label + probabilities.
+
+    rec = Recognizer.from_checkpoint("models/best_model_fold_1.pth")            # PyTorch
+    rec = Recognizer.from_checkpoint(ckpt, runtime="onnx", onnx_path="m.onnx")  # onnxruntime
+    pred = rec.predict(waveform)   # float32 mono 16 kHz [samples] -> Prediction(label, probs)
+
+Runtimes:
+- ``torch``: frozen front-end (fbank or upstream prefix) -> SERModel (trainable top + head).
+- ``onnx``: an ONNX file written by :mod:`sier.inference.export`. A *classifier* graph
+  (inputs ``features``, ``lengths``) runs after the PyTorch front-end; a *whole* graph
+  (input ``waveform``) runs alone, the front-end included.
+
+A Recognizer is safe to call from several threads at once (inference mode, no state).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from sier.audio import validate
+from sier.constants import SAMPLE_RATE
+from sier.errors import InferenceError
+
+log = logging.getLogger(__name__)
+
+RUNTIMES = ("torch", "onnx")
+
+
+@dataclass
+class Prediction:
+    """One classified piece of audio."""
+
+    label: str  # the most probable class
+    probs: dict[str, float]  # class -> probability, in the model's logit order
+    duration_s: float = 0.0  # length of the audio classified
+
+    @property
+    def confidence(self) -> float:
+        return self.probs[self.label]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "confidence": round(self.confidence, 6),
+                "probs": {k: round(v, 6) for k, v in self.probs.items()}, "duration_s": round(self.duration_s, 3)}
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass
+class Recognizer:
+    """A loaded model ready for prediction (build it with :meth:`from_checkpoint`)."""
+
+    frontend: nn.Module  # FbankFrontend or FrozenPrefix: [1, samples] -> [frames, D] (or [L, frames, D])
+    model: nn.Module  # SERModel: features [B, T, D], lengths [B] -> dict with emotion_logits
+    classes: list[str]  # logit order
+    runtime: str = "torch"
+    session: Any = None  # onnxruntime.InferenceSession for runtime "onnx"
+    onnx_kind: str | None = None  # "classifier" or "whole" for runtime "onnx"
+    info: dict[str, Any] = field(default_factory=dict)  # what /health and reports show
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, runtime: str = "torch", onnx_path: str | os.PathLike | None = None,
+                        threads: int | None = None) -> "Recognizer":
+        """Load a sier checkpoint (and its upstream, named in its feature config) once.
+
+        runtime "onnx" needs `onnx_path` (from `sier export`). Raises CheckpointError,
+        FeatureError or InferenceError with the file and the fix.
+        """
+        from sier.features.config import FeatureConfig
+        from sier.features.extract import build_frontend
+        from sier.models.pipeline import load_ser_model
+
+        if runtime not in RUNTIMES:
+            raise InferenceError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}.")
+        model, ckpt = load_ser_model(path)
+        meta = ckpt.meta
+        if "feature_config" not in meta or "classes" not in meta:
+            raise InferenceError(f"{path}: checkpoint meta lacks feature_config or classes; it was not written by sier train.")
+        fcfg = FeatureConfig.from_dict(meta["feature_config"])
+        frontend, _ = build_frontend(fcfg)
+        info = {"checkpoint": str(path), "upstream": fcfg.upstream, "label_map": meta.get("label_map"),
+                "model_kind": ckpt.model_config.kind, "runtime": runtime}
+        rec = cls(frontend.eval(), model.eval(), list(meta["classes"]), runtime, info=info)
+        if runtime == "onnx":
+            if onnx_path is None:
+                raise InferenceError("--runtime onnx needs --onnx PATH (write one with `sier export`).")
+            rec.attach_onnx(onnx_path, threads)
+        return rec
+
+    def attach_onnx(self, onnx_path: str | os.PathLike, threads: int | None = None) -> None:
+        """Run the network with onnxruntime from now on; checks the graph's class count."""
+        from sier.inference.export import onnx_session
+
+        session = onnx_session(onnx_path, threads)
+        names = {i.name for i in session.get_inputs()}
+        kind = "whole" if "waveform" in names else "classifier" if {"features", "lengths"} <= names else None
+        if kind is None:
+            raise InferenceError(f"{onnx_path}: not a sier ONNX export (inputs {sorted(names)}); re-run sier export.")
+        classes = session.get_outputs()[0].shape[-1]
+        if isinstance(classes, int) and classes != len(self.classes):
+            raise InferenceError(f"{onnx_path}: has {classes} classes, the checkpoint {len(self.classes)}; "
+                                 "export it from the same checkpoint.")
+        self.runtime, self.session, self.onnx_kind = "onnx", session, kind
+        self.info.update(runtime="onnx", onnx=str(onnx_path), onnx_kind=kind)
+
+    # ------------------------------------------------------------ prediction
+
+    def features(self, waveform: np.ndarray) -> torch.Tensor:
+        """Front-end features of one waveform: [frames, D] (or [L, frames, D])."""
+        from sier.features.extract import compute_features
+
+        return compute_features(waveform, self.frontend)
+
+    def logits(self, waveform: np.ndarray) -> np.ndarray:
+        """Logits [C] of one float32 mono 16 kHz waveform [samples] (already validated)."""
+        if self.runtime == "onnx" and self.onnx_kind == "whole":
+            x = np.ascontiguousarray(waveform, dtype=np.float32)[None, :]
+            return self.session.run(["emotion_logits"], {"waveform": x})[0][0]
+        feats = self.features(waveform)
+        frames = feats.shape[-2]
+        if frames < 1:
+            raise InferenceError(f"audio of {waveform.size / SAMPLE_RATE:.3f} s gives no feature frame; it is too short.")
+        lengths = np.array([frames], dtype=np.int64)
+        if self.runtime == "onnx":
+            return self.session.run(["emotion_logits"], {"features": feats[None].numpy(), "lengths": lengths})[0][0]
+        with torch.inference_mode():
+            return self.model(feats[None], torch.from_numpy(lengths))["emotion_logits"][0].float().numpy()
+
+    def predict(self, waveform: np.ndarray, source: str = "audio") -> Prediction:
+        """Classify float32 mono audio at SAMPLE_RATE, shape [samples]; AudioError if unusable."""
+        waveform = validate(np.asarray(waveform, dtype=np.float32).reshape(-1), source)
+        probs = softmax(np.asarray(self.logits(waveform), dtype=np.float64))
+        best = int(probs.argmax())
+        return Prediction(self.classes[best], {c: float(p) for c, p in zip(self.classes, probs)},
+                          waveform.size / SAMPLE_RATE)
+
+    def predict_many(self, waveforms: Sequence[np.ndarray]) -> list[Prediction]:
+        """Classify several waveforms one by one (the front-end takes no padding)."""
+        return [self.predict(w) for w in waveforms]
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able summary: classes, runtime, upstream, checkpoint."""
+        return {**self.info, "classes": list(self.classes), "sample_rate": SAMPLE_RATE}
+
+
+def load_recognizer(model: str | os.PathLike, runtime: str = "torch", onnx: str | os.PathLike | None = None) -> Recognizer:
+    """`Recognizer.from_checkpoint` with a check that the files exist (for the CLI)."""
+    if not Path(model).is_file():
+        raise InferenceError(f"{model}: checkpoint not found; pass --model models/best_model_fold_<k>.pth.")
+    if onnx is not None and not Path(onnx).is_file():
+        raise InferenceError(f"{onnx}: ONNX file not found; write one with `sier export --model {model} --out {onnx}`.")
+    return Recognizer.from_checkpoint(model, runtime, onnx)

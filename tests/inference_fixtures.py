@@ -1,0 +1,82 @@
+"""Helpers for the inference tests: random-weight checkpoints and speech-like audio (offline)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+SR = 16_000
+CLASSES = ["neu", "hap", "ang", "sad"]
+_VOWELS = [(730, 1090, 2440), (270, 2290, 3010), (300, 870, 2240), (530, 1840, 2480), (570, 840, 2410)]
+
+
+def make_checkpoint(path: str | Path, upstream: str = "fbank", input_dim: int = 80, kind: str = "enhanced",
+                    seed: int = 0, **feature_overrides) -> Path:
+    """A sier checkpoint with random weights (no training) for `upstream` ("fbank" or a folder)."""
+    import torch
+
+    from sier.features.config import FeatureConfig
+    from sier.models import ModelConfig, build_model, save_checkpoint
+
+    torch.manual_seed(seed)
+    cfg = ModelConfig(kind=kind, input_dim=input_dim, hidden_size=16, num_heads=4, num_classes=len(CLASSES),
+                      num_speakers=3, dropout=0.0)
+    meta = {
+        "feature_config": FeatureConfig(upstream=str(upstream), **feature_overrides).to_dict(),
+        "classes": CLASSES,
+        "label_map": "iemocap-4",
+        "speakers": ["Ses01F", "Ses01M", "Ses02F"],
+        "fold": 1,
+        "upstream_top": None,
+    }
+    path = Path(path)
+    save_checkpoint(path, build_model(cfg).eval(), cfg, meta)
+    return path
+
+
+def _resonator(x: np.ndarray, freq: float, bw: float) -> np.ndarray:
+    from scipy.signal import lfilter
+
+    r, th = np.exp(-np.pi * bw / SR), 2 * np.pi * freq / SR
+    return lfilter([1 - r], [1, -2 * r * np.cos(th), r * r], x)
+
+
+def speechlike(duration_s: float, f0: float = 130.0, seed: int = 0) -> np.ndarray:
+    """Vowel-like syllables (glottal pulses through three formants, 5 syllables/s), float32."""
+    from scipy.signal import lfilter
+
+    rng = np.random.default_rng(seed)
+    n = int(duration_s * SR)
+    t = np.arange(n) / SR
+    phase = np.cumsum(f0 * (1 + 0.15 * np.sin(2 * np.pi * 0.7 * t + rng.uniform(0, 6)))) / SR
+    source = lfilter([1], [1, -0.97], (np.diff(np.floor(phase), prepend=0) > 0).astype(float))
+    out = np.zeros(n)
+    syllable = int(0.2 * SR)
+    for a in range(0, n, syllable):
+        b = min(n, a + syllable)
+        formants = _VOWELS[rng.integers(len(_VOWELS))]
+        y = sum(_resonator(source[a:b], f, 80 + 40 * k) for k, f in enumerate(formants))
+        out[a:b] = y * np.sin(np.pi * np.linspace(0, 1, b - a)) ** 0.6
+    out = 0.3 * out / np.abs(out).max()
+    return (out + 0.002 * rng.standard_normal(n)).astype(np.float32)
+
+
+def silence(duration_s: float, seed: int = 1) -> np.ndarray:
+    return (0.001 * np.random.default_rng(seed).standard_normal(int(duration_s * SR))).astype(np.float32)
+
+
+def recording_with_pauses() -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """12 s: speech at 1-3 s, 4.5-6 s and 8-11 s, near-silence between; returns (audio, truth)."""
+    parts = [silence(1), speechlike(2, 130, 0), silence(1.5), speechlike(1.5, 200, 1), silence(2),
+             speechlike(3, 150, 2), silence(1)]
+    return np.concatenate(parts), [(1.0, 3.0), (4.5, 6.0), (8.0, 11.0)]
+
+
+def write_wav(path: str | Path, audio: np.ndarray, rate: int = SR) -> Path:
+    import soundfile as sf
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), audio, rate)
+    return path
