@@ -302,6 +302,7 @@ def train_fold(exp: Experiment, fold: Fold, store: Any, fcfg: Any, top_template:
     with warnings.catch_warnings(), _quiet_lightning():
         warnings.filterwarnings("ignore", message=_WORKER_HINT)
         warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)  # STACK-NOTES
+        warnings.filterwarnings("ignore", message=".*exists and is not empty.*")  # our last.ckpt, when resuming
         trainer.fit(module, loaders["train"], loaders["val"], ckpt_path=str(ckpt) if ckpt.is_file() else None)
     if trainer.is_global_zero:
         write_predictions(exp, fold, store, loaders["test"].dataset, config)

@@ -125,7 +125,10 @@ def collate(items: Sequence[dict]) -> dict:
 
 
 def class_weights(counts: Sequence[int]) -> torch.Tensor:
-    """Inverse-frequency weights with mean 1 over present classes: w_c = N / (C * n_c); 0 if absent."""
+    """Inverse-frequency weights w_c = N / (C * n_c), C the number of present classes; 0 if absent.
+
+    Each present class then carries the same total weight N / C, and the weight averaged
+    over the N utterances is 1 (so the loss keeps its unweighted scale)."""
     counts_t = torch.tensor(counts, dtype=torch.float)
     present = counts_t > 0
     weights = torch.zeros_like(counts_t)
