@@ -110,6 +110,7 @@ def test_spread_and_balance_by_hand():
                        {"class": "z", "f1": 0.0, "support": 0}]}
     b = class_balance(m)
     assert b["worst_class"] == "x" and b["f1_std"] == pytest.approx(0.2) and b["f1_range"] == pytest.approx(0.4)
+    assert (b["best_class"], b["n_classes"]) == ("y", 2) and b["f1_mean"] == pytest.approx(0.4)
 
 
 def test_speaker_probe_sees_speaker_offset_and_not_noise():

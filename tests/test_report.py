@@ -48,7 +48,8 @@ def test_report_writes_everything_and_numbers_recompute(tmp_path):
     rep = write_report(runs, tmp_path / "eval", max_attention_examples=3, n_boot=300)
     out = rep.out_dir
     for name in ("report.md", "evaluation.json", "overall.csv", "per_class.csv", "confusion.csv", "per_group.csv",
-                 "probe.csv", "comparison.csv", "predictions_original.csv", "predictions_enhanced.csv"):
+                 "spread.csv", "probe.csv", "comparison.csv", "paired_tests.csv", "predictions_original.csv",
+                 "predictions_enhanced.csv"):
         assert (out / name).is_file(), name
     figures = {p.name for p in rep.figures}
     assert {"training_original.png", "training_enhanced.png", "confusion_original.png", "confusion_enhanced.png",
@@ -79,6 +80,25 @@ def test_report_writes_everything_and_numbers_recompute(tmp_path):
         with (out / "overall.csv").open() as fh:
             row = next(r for r in csv.DictReader(fh) if r["model"] == name and r["scope"] == "pooled")
         assert float(row["ua"]) == pytest.approx(pooled["ua"])
+        # per speaker: n, WA, UA, macro-F1, and their spread over speakers
+        uas = []
+        with (out / "per_group.csv").open() as fh:
+            for row in csv.DictReader(fh):
+                if row["model"] != name or row["key"] != "speaker":
+                    continue
+                sub = table.subset(table.speaker == row["group"])
+                assert int(row["n"]) == len(sub)
+                assert float(row["wa"]) == pytest.approx(accuracy_score(sub.label, sub.pred))
+                assert float(row["ua"]) == pytest.approx(recall_score(sub.label, sub.pred, average="macro"))
+                assert float(row["macro_f1"]) == pytest.approx(f1_score(sub.label, sub.pred, average="macro"))
+                uas.append(float(row["ua"]))
+        with (out / "spread.csv").open() as fh:
+            sp = next(r for r in csv.DictReader(fh)
+                      if (r["model"], r["key"], r["metric"]) == (name, "speaker", "ua"))
+        assert float(sp["std"]) == pytest.approx(np.std(uas))
+        assert float(sp["variance"]) == pytest.approx(np.var(uas))
+        assert float(sp["spread"]) == pytest.approx(max(uas) - min(uas))
+        assert sp["worst"] == data["models"][name]["speakers"]["speaker_spread"]["ua"]["worst"]
         # the report shows them (percent, 2 decimals)
         assert f"{100 * pooled['ua']:.2f}" in md
     cmp = data["comparison"]
@@ -86,6 +106,10 @@ def test_report_writes_everything_and_numbers_recompute(tmp_path):
     assert d["ua (pooled)"]["delta"] == pytest.approx(
         data["models"]["enhanced"]["metrics"]["pooled"]["ua"] - data["models"]["original"]["metrics"]["pooled"]["ua"])
     assert cmp["mcnemar"]["n"] == len(runs[0].predictions)
+    with (out / "paired_tests.csv").open() as fh:
+        tests = {r["test"]: r for r in csv.DictReader(fh)}
+    assert float(tests["mcnemar"]["p_value"]) == pytest.approx(cmp["mcnemar"]["p_value"])
+    assert float(tests["bootstrap_ua_over_speakers"]["delta_ua"]) == pytest.approx(cmp["bootstrap_ua"]["delta"])
     assert cmp["bootstrap_ua"]["ci_low"] <= cmp["bootstrap_ua"]["delta"] <= cmp["bootstrap_ua"]["ci_high"]
     # the enhanced embeddings are noise: no speaker information
     probe = {n: data["models"][n]["probe"]["accuracy"]["mean"] for n in ("original", "enhanced")}
@@ -102,9 +126,9 @@ def test_report_of_one_model_without_embeddings(tmp_path):
 
 
 def test_log_mel_spectrogram_shape_and_tone():
-    sr = 16000
+    sr = 16000  # SAMPLE_RATE
     t = np.arange(sr) / sr
-    spec = plots.log_mel_spectrogram(np.sin(2 * np.pi * 1000 * t), sr)
+    spec = plots.log_mel_spectrogram(np.sin(2 * np.pi * 1000 * t))
     assert spec.shape == (80, 1 + (sr - 400) // 320)
     peak = spec.mean(axis=1).argmax()
     assert 20 < peak < 40  # 1 kHz sits in the lower-middle mel bins

@@ -12,12 +12,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 
 from sier.errors import EvaluationError
 from sier.evaluation.predictions import Predictions
+
+log = logging.getLogger(__name__)
 
 EXACT_BELOW = 25  # discordant pairs below which McNemar uses the exact binomial test
 DEFAULT_BOOTSTRAP = 2000
@@ -128,7 +131,9 @@ def compare(original: dict[str, Any], enhanced: dict[str, Any], pred_original: P
 
     `original` / `enhanced` are the per-model analysis dicts written to evaluation.json
     (keys "metrics", "speakers", "probe"). Returns {"rows": [{quantity, original,
-    enhanced, delta, better}], "mcnemar": ..., "bootstrap_ua": ..., "n_paired": N}.
+    enhanced, delta, better}], "mcnemar": ..., "bootstrap_ua": ..., "n_paired": N, "same_utterances": bool,
+    "n_original", "n_enhanced"}. The deltas compare each model's own test set; only when
+    `same_utterances` are those the same utterances (e.g. not when one model covers fewer folds).
     """
     a, b = align(pred_original, pred_enhanced)
     quantities = []
@@ -152,8 +157,16 @@ def compare(original: dict[str, Any], enhanced: dict[str, Any], pred_original: P
         better = None if not np.isfinite(d) or d == 0 else ("enhanced" if (d > 0) == (direction == "higher") else "original")
         rows.append({"quantity": name, "original": float(va), "enhanced": float(vb), "delta": d,
                      "better_is": direction, "better": better})
+    same = len(a) == len(pred_original) == len(pred_enhanced)
+    if not same:
+        log.warning("the models were evaluated on different utterances (%d original, %d enhanced, %d common); "
+                    "the deltas compare different test sets, the paired tests use the common ones",
+                    len(pred_original), len(pred_enhanced), len(a))
     return {
         "rows": rows,
+        "same_utterances": same,
+        "n_original": len(pred_original),
+        "n_enhanced": len(pred_enhanced),
         "n_paired": len(a),
         "mcnemar": mcnemar(a.correct, b.correct),
         "bootstrap_ua": bootstrap_ua_difference(a, b, n_boot=n_boot, seed=seed),

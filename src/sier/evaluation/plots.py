@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from sier.constants import FBANK_HOP_S, FBANK_N_MELS, FBANK_WIN_S, SAMPLE_RATE
+from sier.constants import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
@@ -40,25 +40,19 @@ def _color(model: str, i: int) -> str:
     return MODEL_COLORS.get(model, f"C{i + 2}")
 
 
-def log_mel_spectrogram(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, n_mels: int = FBANK_N_MELS,
-                        win_s: float = FBANK_WIN_S, hop_s: float = FBANK_HOP_S) -> np.ndarray:
-    """Log-mel power spectrogram [n_mels, frames] (natural log) of mono `samples` [samples], in numpy."""
-    win = int(round(win_s * sample_rate))
-    hop = int(round(hop_s * sample_rate))
-    n_fft = 1 << (win - 1).bit_length()
-    samples = np.asarray(samples, dtype=np.float64)
-    if samples.size < win:
-        samples = np.pad(samples, (0, win - samples.size))
-    n_frames = 1 + (samples.size - win) // hop
-    frames = np.lib.stride_tricks.sliding_window_view(samples, win)[::hop][:n_frames] * np.hanning(win)
-    power = np.abs(np.fft.rfft(frames, n=n_fft, axis=1)) ** 2  # [frames, n_fft // 2 + 1]
-    mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)  # noqa: E731
-    hz = lambda m: 700.0 * (10 ** (m / 2595.0) - 1.0)  # noqa: E731
-    edges = hz(np.linspace(mel(0.0), mel(sample_rate / 2), n_mels + 2))
-    bins = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
-    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    bank = np.maximum(0.0, np.minimum((bins - lower) / (centre - lower), (upper - bins) / (upper - centre)))
-    return np.log(bank @ power.T + 1e-10)
+def log_mel_spectrogram(samples: np.ndarray) -> np.ndarray:
+    """Log-mel spectrogram [FBANK_N_MELS, frames] of mono `samples` [samples] at SAMPLE_RATE.
+
+    The same features as the `fbank` upstream (sier.features.fbank.FbankFrontend, 50 frames/s),
+    transposed for drawing with time on the x axis.
+    """
+    import torch
+
+    from sier.features.fbank import FbankFrontend
+
+    with torch.no_grad():
+        spec = FbankFrontend()(torch.as_tensor(np.asarray(samples, dtype=np.float32))[None])
+    return spec.T.numpy()
 
 
 def training_curves(curves: Mapping[int, Sequence[Mapping[str, float]]], path: str | os.PathLike,
@@ -85,7 +79,8 @@ def training_curves(curves: Mapping[int, Sequence[Mapping[str, float]]], path: s
             ax_alpha.set_ylabel("GRL alpha (dash-dot)")
     ax_loss.set(title="loss (solid train, dashed val)", xlabel="epoch", ylabel="loss")
     ax_acc.set(title="validation UA (solid) / WA (dotted)", xlabel="epoch", ylabel="accuracy")
-    ax_lr.set(title="learning rate (solid)", xlabel="epoch", ylabel="lr")
+    ax_lr.set(title="learning rate (solid)" + (", GRL alpha (dash-dot)" if ax_alpha else ""), xlabel="epoch",
+              ylabel="lr")
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
     ax_acc.legend(fontsize=7, ncol=2)
@@ -99,7 +94,7 @@ def confusion(counts: Sequence[Sequence[int]], normalized: Sequence[Sequence[flo
     fig = _figure(9, 4.2)
     for ax, data, fmt, name in zip(fig.subplots(1, 2), (np.asarray(counts), np.asarray(normalized)),
                                    ("{:d}", "{:.2f}"), ("counts", "row-normalised")):
-        vmax = data.max() if data.size and data.max() > 0 else 1
+        vmax = 1.0 if name == "row-normalised" else (data.max() if data.size and data.max() > 0 else 1)
         image = ax.imshow(data, cmap="Blues", vmin=0, vmax=vmax)
         ax.set_xticks(range(len(classes)), classes)
         ax.set_yticks(range(len(classes)), classes)
@@ -115,14 +110,17 @@ def confusion(counts: Sequence[Sequence[int]], normalized: Sequence[Sequence[flo
 
 
 def group_bars(values: Mapping[str, Mapping[Any, float]], counts: Mapping[Any, int], path: str | os.PathLike,
-               title: str, ylabel: str = "UA", reference: Mapping[str, float] | None = None) -> Path:
+               title: str, ylabel: str = "UA", reference: Mapping[str, float] | None = None,
+               order: Sequence[Any] | None = None) -> Path:
     """Bars per group (speaker, gender, session), one bar per model side by side.
 
     `values[model][group]` is the metric; `counts[group]` (utterances) is printed under the
     group name; `reference[model]`, if given, draws that model's pooled value as a line.
+    Groups appear in `order` (default: sorted), groups missing from it after those in it.
     """
     models = list(values)
-    groups = sorted({g for v in values.values() for g in v}, key=str)
+    present = {g for v in values.values() for g in v}
+    groups = [g for g in (order or []) if g in present] + sorted(present - set(order or []), key=str)
     width = 0.8 / max(1, len(models))
     fig = _figure(max(5.0, 0.9 * len(groups) * max(1, len(models)) / 1.5 + 2), 3.8)
     ax = fig.subplots()
@@ -140,9 +138,10 @@ def group_bars(values: Mapping[str, Mapping[Any, float]], counts: Mapping[Any, i
     return _save(fig, path)
 
 
-def per_class_f1(values: Mapping[str, Mapping[str, float]], path: str | os.PathLike, title: str) -> Path:
-    """Per-class F1 bars, one bar per model side by side (`values[model][class]`)."""
-    return group_bars(values, {}, path, title, ylabel="F1")
+def per_class_f1(values: Mapping[str, Mapping[str, float]], path: str | os.PathLike, title: str,
+                 classes: Sequence[str] | None = None) -> Path:
+    """Per-class F1 bars, one bar per model side by side (`values[model][class]`), classes in `classes` order."""
+    return group_bars(values, {}, path, title, ylabel="F1", order=classes)
 
 
 def probe_bars(per_fold: Mapping[str, Sequence[Mapping[str, Any]]], path: str | os.PathLike, title: str) -> Path:
@@ -163,7 +162,8 @@ def probe_bars(per_fold: Mapping[str, Sequence[Mapping[str, Any]]], path: str | 
         ax.hlines(chance, xs - width / 2, xs + width / 2, colors="black", lw=2,
                   label="chance (majority speaker)" if i == 0 else None)
     ax.set_xticks(x, [f"fold {f}" for f in folds])
-    ax.set(ylabel="probe accuracy", title=title, ylim=(0, 1.08))
+    ax.set(ylabel="probe accuracy", ylim=(0, 1.08))
+    ax.set_title(title, wrap=True)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _save(fig, path)
@@ -175,11 +175,12 @@ def _perplexity(n: int) -> float:
 
 def tsne(embeddings: Mapping[int, np.ndarray], emotions: Mapping[int, Sequence[str]],
          speakers: Mapping[int, Sequence[str]], path: str | os.PathLike, title: str, seed: int = 0,
-         max_points: int = 1000, max_folds: int = 5) -> Path | None:
+         max_points: int = 1000, max_folds: int = 5, classes: Sequence[str] | None = None) -> Path | None:
     """t-SNE per fold (each fold's model has its own embedding space), coloured by emotion | speaker.
 
     One row per fold (at most `max_folds`), at most `max_points` utterances per fold (a
-    fixed random subset); perplexity = clip((n - 1) / 3, 2, 30). None if no fold has 5 points.
+    fixed random subset); perplexity = clip((n - 1) / 3, 2, 30). Emotion colours follow
+    `classes` (logit order, the same colour in every fold); None if no fold has 5 points.
     """
     from sklearn.manifold import TSNE
 
@@ -195,9 +196,13 @@ def tsne(embeddings: Mapping[int, np.ndarray], emotions: Mapping[int, Sequence[s
         xy = TSNE(n_components=2, perplexity=_perplexity(len(keep)), random_state=seed, init="pca").fit_transform(x[keep])
         for ax, colour_by, name in zip(row, (emotions[fold], speakers[fold]), ("emotion", "speaker")):
             values = np.asarray(colour_by, dtype=object)[keep]
-            for i, value in enumerate(sorted(set(values.tolist()))):
+            palette = list(classes) if name == "emotion" and classes else sorted(set(values.tolist()))
+            palette += sorted(set(values.tolist()) - set(palette))
+            for i, value in enumerate(palette):
                 sel = values == value
-                ax.scatter(xy[sel, 0], xy[sel, 1], s=8, alpha=0.7, color=f"C{i % 10}", label=f"{value} ({sel.sum()})")
+                if sel.any():
+                    ax.scatter(xy[sel, 0], xy[sel, 1], s=8, alpha=0.7, color=f"C{i % 10}",
+                               label=f"{value} ({sel.sum()})")
             ax.set(title=f"fold {fold}: by {name}", xticks=[], yticks=[])
             ax.legend(fontsize=7, markerscale=2, loc="best")
     fig.suptitle(title)
@@ -213,14 +218,14 @@ def attention_received(attention: np.ndarray) -> np.ndarray:
 
 
 def attention_example(samples: np.ndarray, maps: Mapping[str, np.ndarray], path: str | os.PathLike,
-                      title: str, sample_rate: int = SAMPLE_RATE) -> Path:
-    """Log-mel spectrogram of `samples` with, under it on the same time axis, the attention
+                      title: str) -> Path:
+    """Log-mel spectrogram of `samples` [samples, at SAMPLE_RATE] with, under it on the same time axis, the attention
     each frame receives for each model in `maps` (model -> [heads, T, T] or [T, T] or [T]).
 
     The T frames of a map are spread evenly over the audio's duration.
     """
-    spec = log_mel_spectrogram(samples, sample_rate)
-    duration = len(samples) / sample_rate
+    spec = log_mel_spectrogram(samples)
+    duration = len(samples) / SAMPLE_RATE  # seconds
     fig = _figure(10, 2.6 + 1.3 * len(maps))
     axes = np.atleast_1d(fig.subplots(1 + len(maps), 1, sharex=True,
                                       gridspec_kw={"height_ratios": [3] + [1] * len(maps)}))

@@ -7,8 +7,6 @@ and writes into one folder: report.md (Markdown with PNGs beside it), evaluation
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import os
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from sier.evaluation.metrics import HEADLINE, fold_metrics
 from sier.evaluation.predictions import Predictions, write_predictions_csv
 from sier.evaluation.probe import probe_by_fold
 from sier.evaluation.speakers import speaker_analysis
+from sier.evaluation.tables import write_tables
 from sier.fileio import write_json, write_text
 
 log = logging.getLogger(__name__)
@@ -89,16 +88,7 @@ def analyse(run: ModelRun, probe_splits: int = 5, seed: int = 0) -> dict[str, An
     return result
 
 
-# ---------------------------------------------------------------- tables (CSV and Markdown)
-
-def _csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Path:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    write_text(path, buf.getvalue())
-    return path
-
+# ---------------------------------------------------------------- Markdown tables
 
 def _pct(x: Any, digits: int = 2) -> str:
     return "–" if x is None or not np.isfinite(x) else f"{100 * x:.{digits}f}"
@@ -108,40 +98,6 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def _write_tables(out: Path, results: dict[str, Any]) -> list[Path]:
-    models = results["models"]
-    overall, per_class, confusion, groups, probe = [], [], [], [], []
-    for name, r in models.items():
-        scopes = [(f"fold {k}", m) for k, m in r["metrics"]["folds"].items()] + [("pooled", r["metrics"]["pooled"])]
-        for scope, m in scopes:
-            overall.append([name, scope, m["n"], *(m[k] for k in HEADLINE)])
-            for c in m["per_class"]:
-                per_class.append([name, scope, c["class"], c["precision"], c["recall"], c["f1"], c["support"]])
-            for i, true in enumerate(r["classes"]):
-                for j, pred in enumerate(r["classes"]):
-                    confusion.append([name, scope, true, pred, m["confusion"][i][j]])
-        for key in ("speaker", "gender", "session"):
-            for g in r["speakers"][f"per_{key}"]:
-                groups.append([name, key, g["group"], g["n"], g["wa"], g["ua"], g["macro_f1"]])
-        for p in r["probe"]["per_fold"]:
-            probe.append([name, p["fold"], p["n"], p["n_speakers"], p["cv_splits"], p["accuracy"],
-                          p["balanced_accuracy"], p["chance"], p["balanced_chance"]])
-    paths = [
-        _csv(out / "overall.csv", ["model", "scope", "n", *HEADLINE], overall),
-        _csv(out / "per_class.csv", ["model", "scope", "class", "precision", "recall", "f1", "support"], per_class),
-        _csv(out / "confusion.csv", ["model", "scope", "reference", "predicted", "count"], confusion),
-        _csv(out / "per_group.csv", ["model", "key", "group", "n", "wa", "ua", "macro_f1"], groups),
-        _csv(out / "probe.csv", ["model", "fold", "n", "n_speakers", "cv_splits", "accuracy",
-                                 "balanced_accuracy", "chance", "balanced_chance"], probe),
-    ]
-    if "comparison" in results:
-        rows = results["comparison"]["rows"]
-        paths.append(_csv(out / "comparison.csv", ["quantity", "original", "enhanced", "delta", "better_is", "better"],
-                          [[r[k] for k in ("quantity", "original", "enhanced", "delta", "better_is", "better")]
-                           for r in rows]))
-    return paths
 
 
 # ---------------------------------------------------------------- figures
@@ -160,19 +116,20 @@ def _figures(out: Path, runs: Sequence[ModelRun], results: dict[str, Any], max_a
             pooled["confusion"], pooled["confusion_normalized"], run.predictions.classes,
             fig_dir / f"confusion_{run.name}.png", f"{run.name}: confusion, pooled over folds (n={pooled['n']})"))
     for key, metric in (("speaker", "ua"), ("gender", "ua"), ("session", "ua")):
-        values = {n: {g["group"]: g[metric] for g in r["speakers"][f"per_{key}"]} for n, r in models.items()}
-        counts = {g["group"]: g["n"] for r in models.values() for g in r["speakers"][f"per_{key}"]}
+        name = (lambda g: f"session {g}") if key == "session" else (lambda g: g)  # noqa: E731
+        values = {n: {name(g["group"]): g[metric] for g in r["speakers"][f"per_{key}"]} for n, r in models.items()}
+        counts = {name(g["group"]): g["n"] for r in models.values() for g in r["speakers"][f"per_{key}"]}
         reference = {n: r["metrics"]["pooled"][metric] for n, r in models.items()}
         figs.setdefault("groups", []).append(plots.group_bars(
             values, counts, fig_dir / f"per_{key}_{metric}.png", f"{metric.upper()} per {key}",
             metric.upper(), reference if key == "speaker" else None))
     figs["groups"].append(plots.per_class_f1(
         {n: {c["class"]: c["f1"] for c in r["metrics"]["pooled"]["per_class"]} for n, r in models.items()},
-        fig_dir / "per_class_f1.png", "F1 per class (pooled)"))
+        fig_dir / "per_class_f1.png", "F1 per class (pooled)", runs[0].predictions.classes))
     probe_rows = {n: r["probe"]["per_fold"] for n, r in models.items() if r["probe"]["per_fold"]}
     if probe_rows:
         figs["probe"] = [plots.probe_bars(probe_rows, fig_dir / "speaker_probe.png",
-                                          "speaker probe on test embeddings (lower = more speaker-invariant)")]
+                                          "speaker probe on test embeddings\n(lower = more speaker-invariant)")]
     for run in runs:
         if run.embeddings is None:
             continue
@@ -180,7 +137,7 @@ def _figures(out: Path, runs: Sequence[ModelRun], results: dict[str, Any], max_a
         folds = t.folds()
         path = plots.tsne({k: run.embeddings[t.fold == k] for k in folds}, {k: t.label[t.fold == k] for k in folds},
                           {k: t.speaker[t.fold == k] for k in folds}, fig_dir / f"tsne_{run.name}.png",
-                          f"{run.name}: t-SNE of test embeddings", seed=seed)
+                          f"{run.name}: t-SNE of test embeddings", seed=seed, classes=t.classes)
         if path:
             figs.setdefault("tsne", []).append(path)
     figs["attention"] = _attention_figures(fig_dir, runs, max_attention)
@@ -229,33 +186,35 @@ def _headline(models: dict[str, Any], comparison: dict[str, Any] | None) -> str:
 
 def _speaker_section(models: dict[str, Any]) -> str:
     names = list(models)
-    header = ["speaker", "n", *(f"UA {n}" for n in names), *(f"WA {n}" for n in names)]
+    header = ["speaker", "n", *(f"{m} {n}" for m in ("UA", "WA", "macro-F1") for n in names)]
     if len(names) == 2:
         header.append("Δ UA")
     per = {n: {g["group"]: g for g in r["speakers"]["per_speaker"]} for n, r in models.items()}
     rows = []
     for spk in sorted({s for p in per.values() for s in p}):
         gs = [per[n].get(spk) for n in names]
-        row = [spk, next(g["n"] for g in gs if g), *(_pct(g["ua"]) if g else "–" for g in gs),
-               *(_pct(g["wa"]) if g else "–" for g in gs)]
+        row = [spk, next(g["n"] for g in gs if g),
+               *(_pct(g[m]) if g else "–" for m in ("ua", "wa", "macro_f1") for g in gs)]
         if len(names) == 2:
             row.append(f"{100 * (gs[1]['ua'] - gs[0]['ua']):+.2f}" if all(gs) else "–")
         rows.append(row)
     spread_rows = []
     for stat in ("mean", "std", "variance", "min", "max", "spread", "worst", "best"):
         cells = []
-        for n in names:
-            v = models[n]["speakers"]["speaker_spread"]["ua"].get(stat)
-            cells.append(v if isinstance(v, str) else (f"{1e4 * v:.1f} (pp²)" if stat == "variance" else _pct(v)))
-        spread_rows.append([stat, *cells])
+        for m in ("ua", "wa", "macro_f1"):
+            for n in names:
+                v = models[n]["speakers"]["speaker_spread"][m].get(stat)
+                cells.append(v if isinstance(v, str) else (f"{1e4 * v:.1f}" if stat == "variance" else _pct(v)))
+        spread_rows.append([f"{stat} (pp²)" if stat == "variance" else stat, *cells])
     balance_rows = []
-    for stat in ("f1_std", "f1_min", "f1_max", "f1_range", "worst_class"):
+    for stat in ("f1_mean", "f1_std", "f1_min", "f1_max", "f1_range", "worst_class", "best_class"):
         cells = [models[n]["speakers"]["class_balance"].get(stat) for n in names]
         balance_rows.append([stat, *(c if isinstance(c, str) else _pct(c) for c in cells)])
     parts = [
         _md_table(header, rows),
-        "\n**Spread of per-speaker UA** (%; std and variance with ddof=0):\n",
-        _md_table(["statistic", *names], spread_rows),
+        "\n**Spread over speakers** (%; std and variance with ddof=0; worst/best: the speaker with the "
+        "lowest/highest value; spread = max − min):\n",
+        _md_table(["statistic", *(f"{m} {n}" for m in ("UA", "WA", "macro-F1") for n in names)], spread_rows),
     ]
     for key in ("gender", "session"):
         per_g = {n: {g["group"]: g for g in r["speakers"][f"per_{key}"]} for n, r in models.items()}
@@ -302,7 +261,12 @@ def _tests_section(comparison: dict[str, Any]) -> str:
     m, b = comparison["mcnemar"], comparison["bootstrap_ua"]
     rows = [[r["quantity"], *(r[k] if isinstance(r[k], str) else f"{100 * r[k]:.2f}" for k in ("original", "enhanced")),
              f"{100 * r['delta']:+.2f}", r["better_is"], r["better"] or "–"] for r in comparison["rows"]]
+    warning = [] if comparison.get("same_utterances", True) else [
+        f"**Note:** the models were evaluated on different utterances ({comparison['n_original']} original, "
+        f"{comparison['n_enhanced']} enhanced; e.g. checkpoints of different folds), so the deltas below compare "
+        f"different test sets; the paired tests use the {comparison['n_paired']} utterances both classified.\n"]
     return "\n".join([
+        *warning,
         _md_table(["quantity (%)", "original", "enhanced", "Δ", "better is", "better"], rows),
         f"\n**McNemar** on the {m['n']} utterances both models classified: both right {m['both_right']}, "
         f"only original right {m['only_original_right']}, only enhanced right {m['only_enhanced_right']}, "
@@ -333,18 +297,19 @@ def _markdown(results: dict[str, Any], figs: dict[str, list[Path]], out: Path) -
     if comparison:
         lines += ["## Original vs enhanced: deltas and paired tests", "", _tests_section(comparison), ""]
     lines += ["## Across speakers", "", _speaker_section(models), ""]
-    lines += [img(p) for p in figs.get("groups", [])]
-    lines += ["", "## Speaker probe", "", _probe_section(models), ""]
-    lines += [img(p) for p in figs.get("probe", [])]
+    lines += [x for p in figs.get("groups", []) for x in (img(p), "")]
+    lines += ["## Speaker probe", "", _probe_section(models), ""]
+    lines += [x for p in figs.get("probe", []) for x in (img(p), "")]
     for title, key in (("Confusion matrices (pooled)", "confusion"), ("t-SNE of test embeddings", "tsne"),
                        ("Attention (what each frame receives, averaged over heads and queries)", "attention"),
                        ("Training curves", "training")):
         if figs.get(key):
-            lines += ["", f"## {title}", "", *(img(p) for p in figs[key])]
+            lines += ["", f"## {title}", "", *(x for p in figs[key] for x in (img(p), ""))]
     lines += ["", "## Files", "", "- `evaluation.json`: every number above",
-              "- `overall.csv`, `per_class.csv`, `confusion.csv`, `per_group.csv`, `probe.csv`"
-              + (", `comparison.csv`" if comparison else ""),
-              "- " + ", ".join(f"`predictions_{n}.csv`" for n in models) + ": one row per test utterance", ""]
+              "- `overall.csv`, `per_class.csv`, `confusion.csv`, `per_group.csv`, `spread.csv`, `probe.csv`"
+              + (", `comparison.csv`, `paired_tests.csv`" if comparison else "") + ": the same numbers as tables",
+              "- " + ", ".join(f"`predictions_{n}.csv`" for n in models) + ": one row per test utterance",
+              "- `figures/`: the pictures above (PNG)", ""]
     return "\n".join(lines)
 
 
@@ -368,7 +333,7 @@ def write_report(runs: Sequence[ModelRun], out_dir: str | os.PathLike, max_atten
                                         n_boot=n_boot, seed=seed)
     for run in runs:
         write_predictions_csv(out / f"predictions_{run.name}.csv", run.predictions)
-    _write_tables(out, results)
+    write_tables(out, results)
     figs = _figures(out, runs, results, max_attention_examples, seed)
     results["figures"] = {k: [os.path.relpath(p, out) for p in v] for k, v in figs.items()}
     json_path = out / "evaluation.json"

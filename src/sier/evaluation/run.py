@@ -154,9 +154,24 @@ def _attention_ids(utterances: Sequence[Utterance], classes: Sequence[str], limi
     return picked
 
 
-def _run_fold(path: Path, exp: Experiment, cache_dir: str | None, batch_size: int, device: Any,
-              attention_limit: int, progress: bool) -> tuple[Predictions, np.ndarray, list[AttentionExample], Any]:
-    """Predictions, embeddings [N, E] and attention examples of one checkpoint on its fold's test set."""
+def _experiment_of(path: Path, experiments: dict[Path, Experiment]) -> Experiment:
+    """The experiment holding checkpoint `path` (its parent's parent), read once; the error names `path`."""
+    exp_dir = path.resolve().parent.parent
+    if exp_dir not in experiments:
+        try:
+            experiments[exp_dir] = read_experiment(exp_dir)
+        except EvaluationError as exc:
+            raise EvaluationError(
+                f"{path}: cannot tell which speakers to test it on: {exc}"
+            ) from exc
+    return experiments[exp_dir]
+
+
+def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | None, batch_size: int, device: Any,
+              attention_limit: int, progress: bool
+              ) -> tuple[Predictions, np.ndarray, list[AttentionExample], Any, Experiment]:
+    """Predictions, embeddings [N, E], attention examples, checkpoint and experiment of one checkpoint,
+    run on its fold's test set."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -165,6 +180,7 @@ def _run_fold(path: Path, exp: Experiment, cache_dir: str | None, batch_size: in
     from sier.training.data import UtteranceDataset, collate
 
     model, ckpt = load_ser_model(path)  # CheckpointError names the file when it is not ours
+    exp = _experiment_of(path, experiments)
     fold = _check_checkpoint(path, ckpt.meta, exp)
     classes = list(ckpt.meta["classes"])
     utterances = [exp.utterances[i] for i in fold.test]
@@ -196,7 +212,7 @@ def _run_fold(path: Path, exp: Experiment, cache_dir: str | None, batch_size: in
     probs_np = torch.cat(probs).numpy()
     table = make_predictions(classes, [u.id for u in kept], [u.speaker for u in kept], [u.session for u in kept],
                              [u.gender for u in kept], [u.label for u in kept], probs_np, fold=fold.index)
-    return table, torch.cat(embeddings).numpy(), examples, ckpt
+    return table, torch.cat(embeddings).numpy(), examples, ckpt, exp
 
 
 def _curves(exp: Experiment, fold: int) -> list[dict[str, float]] | None:
@@ -217,13 +233,9 @@ def evaluate_model(name: str, spec: str | os.PathLike, cache_dir: str | None = N
     tables, embeddings, attention, checkpoints, curves = [], [], [], {}, {}
     info: dict[str, Any] = {}
     for n, path in enumerate(paths):
-        exp_dir = path.resolve().parent.parent
-        if exp_dir not in experiments:
-            experiments[exp_dir] = read_experiment(exp_dir)
-        exp = experiments[exp_dir]
         print(f"[{name} {n + 1}/{len(paths)}] {path}")
-        table, emb, examples, ckpt = _run_fold(path, exp, cache_dir, batch_size, device, max_attention_examples,
-                                               progress)
+        table, emb, examples, ckpt, exp = _run_fold(path, experiments, cache_dir, batch_size, device,
+                                                    max_attention_examples, progress)
         fold = table.folds()[0]
         if fold in checkpoints:
             raise EvaluationError(f"{path}: fold {fold} is given twice ({checkpoints[fold]}); pass one checkpoint per fold.")

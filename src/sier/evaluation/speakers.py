@@ -49,18 +49,22 @@ def spread(rows: list[dict[str, Any]], metric: str = "ua") -> dict[str, Any]:
 
 
 def class_balance(metrics: dict[str, Any]) -> dict[str, Any]:
-    """Balance of per-class F1 in a `classification_metrics` result: std, min, max, range, worst class."""
+    """Balance of per-class F1 in a `classification_metrics` result, over the classes with support:
+    mean, std (ddof=0), min, max, range, worst and best class."""
     per_class = [c for c in metrics["per_class"] if c["support"] > 0]
     if not per_class:
         return {}
     f1 = np.array([c["f1"] for c in per_class])
-    worst = int(f1.argmin())
+    worst, best = int(f1.argmin()), int(f1.argmax())
     return {
+        "n_classes": len(per_class),
+        "f1_mean": float(f1.mean()),
         "f1_std": float(f1.std()),
         "f1_min": float(f1.min()),
         "f1_max": float(f1.max()),
         "f1_range": float(f1.max() - f1.min()),
         "worst_class": per_class[worst]["class"],
+        "best_class": per_class[best]["class"],
     }
 
 

@@ -1,0 +1,79 @@
+"""The numbers of an evaluation as CSV tables, one row per (model, scope, ...): values are fractions.
+
+overall.csv, per_class.csv, confusion.csv, per_group.csv, spread.csv and probe.csv for every
+report; comparison.csv and paired_tests.csv when two models are compared.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any, Sequence
+
+from sier.evaluation.metrics import HEADLINE
+from sier.fileio import write_text
+
+SPREAD_COLUMNS = ("n_groups", "mean", "std", "variance", "min", "max", "spread", "worst", "best")
+PAIRED_COLUMNS = ("test", "n", "n_speakers", "method", "statistic", "p_value", "delta_ua", "ci_low", "ci_high",
+                  "both_right", "only_original_right", "only_enhanced_right", "both_wrong")
+
+
+def _csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Path:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    write_text(path, buf.getvalue())
+    return path
+
+
+def write_tables(out: Path, results: dict[str, Any]) -> list[Path]:
+    """Write the CSV tables of `results` (the content of evaluation.json) into `out`; their paths."""
+    models = results["models"]
+    overall, per_class, confusion, groups, spreads, probe = [], [], [], [], [], []
+    for name, r in models.items():
+        scopes = [(f"fold {k}", m) for k, m in r["metrics"]["folds"].items()] + [("pooled", r["metrics"]["pooled"])]
+        for scope, m in scopes:
+            overall.append([name, scope, m["n"], *(m[k] for k in HEADLINE)])
+            for c in m["per_class"]:
+                per_class.append([name, scope, c["class"], c["precision"], c["recall"], c["f1"], c["support"]])
+            for i, true in enumerate(r["classes"]):
+                for j, pred in enumerate(r["classes"]):
+                    confusion.append([name, scope, true, pred, m["confusion"][i][j]])
+        for key in ("speaker", "gender", "session"):
+            for g in r["speakers"][f"per_{key}"]:
+                groups.append([name, key, g["group"], g["n"], g["wa"], g["ua"], g["macro_f1"]])
+            for metric, sp in r["speakers"][f"{key}_spread"].items():
+                spreads.append([name, key, metric, *(sp.get(k) for k in SPREAD_COLUMNS)])
+        balance = r["speakers"]["class_balance"]
+        if balance:
+            spreads.append([name, "class", "f1", balance["n_classes"], balance["f1_mean"], balance["f1_std"],
+                            balance["f1_std"] ** 2, balance["f1_min"], balance["f1_max"], balance["f1_range"],
+                            balance["worst_class"], balance["best_class"]])
+        for p in r["probe"]["per_fold"]:
+            probe.append([name, p["fold"], p["n"], p["n_speakers"], p["cv_splits"], p["accuracy"],
+                          p["balanced_accuracy"], p["chance"], p["balanced_chance"]])
+    paths = [
+        _csv(out / "overall.csv", ["model", "scope", "n", *HEADLINE], overall),
+        _csv(out / "per_class.csv", ["model", "scope", "class", "precision", "recall", "f1", "support"], per_class),
+        _csv(out / "confusion.csv", ["model", "scope", "reference", "predicted", "count"], confusion),
+        _csv(out / "per_group.csv", ["model", "key", "group", "n", "wa", "ua", "macro_f1"], groups),
+        _csv(out / "spread.csv", ["model", "key", "metric", *SPREAD_COLUMNS], spreads),
+        _csv(out / "probe.csv", ["model", "fold", "n", "n_speakers", "cv_splits", "accuracy",
+                                 "balanced_accuracy", "chance", "balanced_chance"], probe),
+    ]
+    if "comparison" in results:
+        rows = results["comparison"]["rows"]
+        paths.append(_csv(out / "comparison.csv", ["quantity", "original", "enhanced", "delta", "better_is", "better"],
+                          [[r[k] for k in ("quantity", "original", "enhanced", "delta", "better_is", "better")]
+                           for r in rows]))
+        m, b = results["comparison"]["mcnemar"], results["comparison"]["bootstrap_ua"]
+        paths.append(_csv(out / "paired_tests.csv", PAIRED_COLUMNS, [
+            ["mcnemar", m["n"], None, m["method"], m["statistic"], m["p_value"], None, None, None,
+             m["both_right"], m["only_original_right"], m["only_enhanced_right"], m["both_wrong"]],
+            ["bootstrap_ua_over_speakers", results["comparison"]["n_paired"], b["n_speakers"],
+             f"{b['n_boot']} draws, percentile interval", None, b["p_value"], b["delta"], b["ci_low"], b["ci_high"],
+             None, None, None, None],
+        ]))
+    return paths

@@ -1,0 +1,157 @@
+"""`sier evaluate` end to end: a tiny trained experiment pair, the report, and bad input.
+
+Trains a baseline and an enhanced (speaker-adversarial) model on two folds of the shared
+synthetic corpus with the `fbank` upstream, evaluates them through the CLI, and checks
+that every file is written and that the numbers of evaluation.json equal a recomputation
+with scikit-learn from the predictions CSV the evaluation wrote.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pytest
+import torch
+from sklearn.metrics import accuracy_score, f1_score, recall_score
+
+from sier.cli import main
+from sier.evaluation.predictions import read_predictions_csv
+from sier.training.config import TrainConfig
+from sier.training.crossval import run_crossval
+
+pytestmark = pytest.mark.slow
+
+FOLDS = (0, 1)
+TABLES = ("overall.csv", "per_class.csv", "confusion.csv", "per_group.csv", "probe.csv", "comparison.csv",
+          "predictions_original.csv", "predictions_enhanced.csv", "evaluation.json", "report.md")
+FIGURES = ("training_original.png", "training_enhanced.png", "confusion_original.png", "confusion_enhanced.png",
+           "per_speaker_ua.png", "per_gender_ua.png", "per_session_ua.png", "per_class_f1.png",
+           "speaker_probe.png", "tsne_original.png", "tsne_enhanced.png")
+
+
+@pytest.fixture(scope="module")
+def experiments(synth_root, tmp_path_factory):
+    """(original, enhanced) experiment directories: 2 folds, 2 epochs, tiny GRUs, fbank features."""
+    root = tmp_path_factory.mktemp("e2e")
+    common = dict(corpus_root=str(synth_root), upstream="fbank", folds=FOLDS, epochs=2, hidden_size=8,
+                  num_gru_layers=1, num_heads=2, batch_size=32, lr=3e-3, cache_dir=str(root / "cache"),
+                  output_dir=str(root / "exp"), progress=False, accelerator="cpu", devices="1")
+    original = run_crossval(TrainConfig(model="baseline", name="base", **common), argv=[])
+    enhanced = run_crossval(TrainConfig(model="enhanced", speaker_adversarial=True, name="enh", **common), argv=[])
+    return original, enhanced
+
+
+@pytest.fixture(scope="module")
+def evaluation(experiments, tmp_path_factory):
+    original, enhanced = experiments
+    out = tmp_path_factory.mktemp("eval") / "report"
+    code = main(["evaluate", "--enhanced_model_path", str(enhanced), "--original_model_path", str(original),
+                 "--out", str(out), "--n_boot", "200", "--max_attention_examples", "2", "--no_progress"])
+    assert code == 0
+    return out
+
+
+def test_every_file_and_figure_is_written(evaluation):
+    for name in TABLES:
+        assert (evaluation / name).is_file(), name
+    figures = {p.name for p in (evaluation / "figures").glob("*.png")}
+    assert set(FIGURES) <= figures
+    assert len([f for f in figures if f.startswith("attention_")]) == 2
+    md = (evaluation / "report.md").read_text(encoding="utf-8")
+    for name in figures:
+        assert f"(figures/{name})" in md, name
+    data = json.loads((evaluation / "evaluation.json").read_text(encoding="utf-8"))
+    assert sorted(data["figures"]["attention"]) == sorted(f"figures/{f}" for f in figures if f.startswith("attention_"))
+
+
+def test_numbers_recompute_from_the_predictions(evaluation, experiments):
+    data = json.loads((evaluation / "evaluation.json").read_text(encoding="utf-8"))
+    for name, exp_dir in zip(("original", "enhanced"), experiments):
+        table = read_predictions_csv(evaluation / f"predictions_{name}.csv")
+        metrics = data["models"][name]["metrics"]
+        assert table.folds() == list(FOLDS)
+        scopes = [(metrics["folds"][str(k)], table.subset(table.fold == k)) for k in FOLDS]
+        for m, t in [*scopes, (metrics["pooled"], table)]:
+            assert m["n"] == len(t)
+            assert m["wa"] == pytest.approx(accuracy_score(t.label, t.pred))
+            assert m["ua"] == pytest.approx(recall_score(t.label, t.pred, average="macro"))
+            assert m["macro_f1"] == pytest.approx(f1_score(t.label, t.pred, average="macro", zero_division=0))
+            assert m["weighted_f1"] == pytest.approx(f1_score(t.label, t.pred, average="weighted", zero_division=0))
+        # the same best checkpoints predicted the same classes during training
+        for k in FOLDS:
+            with (exp_dir / "predictions" / f"fold_{k}.csv").open(newline="", encoding="utf-8") as fh:
+                trained = {r["id"]: r["pred"] for r in csv.DictReader(fh)}
+            sub = table.subset(table.fold == k)
+            assert dict(zip(sub.ids, sub.pred)) == trained
+        # each fold is tested on its own test speakers only, none of whom it trained on
+        folds = json.loads((exp_dir / "folds.json").read_text(encoding="utf-8"))["folds"]
+        for fold in folds:
+            if fold["index"] in FOLDS:
+                sub = table.subset(table.fold == fold["index"])
+                assert set(sub.speaker) == set(fold["test_speakers"])
+        with (evaluation / "overall.csv").open(newline="", encoding="utf-8") as fh:
+            pooled = next(r for r in csv.DictReader(fh) if r["model"] == name and r["scope"] == "pooled")
+        assert float(pooled["ua"]) == pytest.approx(metrics["pooled"]["ua"])
+    mc = data["comparison"]["mcnemar"]
+    assert mc["n"] == data["models"]["enhanced"]["metrics"]["pooled"]["n"]
+    assert mc["both_right"] + mc["only_original_right"] + mc["only_enhanced_right"] + mc["both_wrong"] == mc["n"]
+
+
+def _error(capsys, argv) -> str:
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    return err
+
+
+def test_bad_inputs_name_the_file(experiments, tmp_path, capsys):
+    original, enhanced = experiments
+    # not a checkpoint
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"definitely not a checkpoint")
+    assert str(junk) in _error(capsys, ["evaluate", "--enhanced_model_path", str(junk), "--out", str(tmp_path / "o")])
+
+    # a pickle that would run code when loaded is refused, and nothing runs
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    evil = tmp_path / "evil.pth"
+    torch.save({"x": Evil()}, evil)
+    assert str(evil) in _error(capsys, ["evaluate", "--enhanced_model_path", str(evil), "--out", str(tmp_path / "o")])
+    assert not marker.exists()
+
+    # a real checkpoint outside its experiment: no way to know its test speakers
+    loose = tmp_path / "loose.pth"
+    shutil.copy(enhanced / "models" / "best_model_fold_0.pth", loose)
+    err = _error(capsys, ["evaluate", "--enhanced_model_path", str(loose), "--out", str(tmp_path / "o")])
+    assert str(loose) in err and "not a sier experiment directory" in err
+
+    # an experiment directory with a missing fold
+    partial = tmp_path / "partial"
+    shutil.copytree(enhanced, partial)
+    (partial / "models" / "best_model_fold_1.pth").unlink()
+    err = _error(capsys, ["evaluate", "--enhanced_model_path", str(partial), "--out", str(tmp_path / "o")])
+    assert str(partial) in err and "fold(s) [1]" in err
+
+    # a checkpoint trained with another label map than the experiment's data
+    other = tmp_path / "other"
+    shutil.copytree(enhanced, other)
+    ckpt_path = other / "models" / "best_model_fold_0.pth"
+    raw = torch.load(ckpt_path, weights_only=True)
+    raw["meta"]["label_map"] = "iemocap-6"
+    torch.save(raw, ckpt_path)
+    err = _error(capsys, ["evaluate", "--enhanced_model_path", str(ckpt_path), "--out", str(tmp_path / "o")])
+    assert str(ckpt_path) in err and "iemocap-6" in err
+
+    # a checkpoint whose upstream differs from the experiment's
+    raw["meta"]["label_map"] = "iemocap-4"
+    raw["meta"]["feature_config"]["upstream"] = "facebook/wavlm-base-plus"
+    torch.save(raw, ckpt_path)
+    err = _error(capsys, ["evaluate", "--enhanced_model_path", str(ckpt_path), "--out", str(tmp_path / "o")])
+    assert str(ckpt_path) in err and "upstream" in err
+    assert not (tmp_path / "o").exists()
