@@ -194,6 +194,25 @@ def test_adain_affine_is_per_channel():
     torch.testing.assert_close(adain(x, mask)[mask], expected[mask])
 
 
+def test_adain_style_starts_as_plain_affine_and_reads_valid_statistics_only():
+    x, lengths = batch([7, 3])
+    mask = lengths_to_mask(lengths, x.shape[1])
+    styled, plain = AdaIN(D, style_rank=4), AdaIN(D)
+    torch.testing.assert_close(styled(x, mask), plain(x, mask))  # zero-initialised style path
+    with torch.no_grad():
+        styled.style[-1].weight.normal_()
+    y = styled(x, mask)
+    # the affine now follows each utterance's own statistics: scaling one utterance changes it
+    louder = x.clone()
+    louder[1] *= 3.0
+    assert not torch.allclose(styled(louder, mask)[1, :3], y[1, :3])
+    torch.testing.assert_close(styled(louder, mask)[0], y[0])
+    junk = x.clone()
+    junk[~mask] = 1e6
+    torch.testing.assert_close(styled(junk, mask), y)
+    assert torch.all(y[~mask] == 0)
+
+
 def test_layer_weighted_sum_starts_as_mean_and_learns():
     lws = LayerWeightedSum(3)
     x = torch.randn(2, 3, 5, D)

@@ -46,6 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--num_gru_layers", type=int, default=S, help="stacked GRU layers (default: 2)")
     g.add_argument("--dropout", type=float, default=S, help="default: 0.3")
     _bool_pair(g, "adain", "use AdaIN (default)", "ablation: no AdaIN")
+    g.add_argument("--adain_style_rank", type=int, default=S,
+                   help="rank of the AdaIN affine predicted from the utterance statistics; 0 = fixed affine (default: 0)")
     _bool_pair(g, "attention", "use self-attention (default)", "ablation: no self-attention")
     _bool_pair(g, "residual", "residual GRU connections (default)", "ablation: no residual connections")
     g.add_argument("--num_heads", type=int, default=S, help="attention heads (default: 8)")

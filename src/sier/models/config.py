@@ -36,6 +36,7 @@ class ModelConfig:
     num_gru_layers: int = 2  # stacked bidirectional GRU layers
     dropout: float = 0.3  # dropout probability used throughout (GRU outputs, attention, heads)
     adain: bool = True  # enhanced: instance-normalise each utterance over valid frames, then a learned affine
+    adain_style_rank: int = 0  # enhanced: >0: AdaIN affine predicted from the removed statistics (rank); 0 = learned fixed affine
     attention: bool = True  # enhanced: multi-head self-attention block after the GRU stack
     num_heads: int = 8  # enhanced: attention heads; 2 * hidden_size must be divisible by it
     residual: bool = True  # enhanced: residual connections between GRU layers (LayerNorm stays either way)
@@ -51,6 +52,8 @@ class ModelConfig:
         for name in ("input_dim", "input_layers", "hidden_size", "num_gru_layers", "num_heads", "speaker_hidden"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.adain_style_rank < 0:
+            problems.append(f"adain_style_rank must be >= 0, got {self.adain_style_rank}")
         if self.num_classes < 2:
             problems.append(f"num_classes must be >= 2, got {self.num_classes}")
         if not 0.0 <= self.dropout < 1.0:

@@ -98,31 +98,52 @@ class LayerWeightedSum(nn.Module):
 
 
 class AdaIN(nn.Module):
-    """Instance normalisation over time with a learned per-channel affine.
+    """Adaptive instance normalisation over time.
 
     Per utterance and channel, the mean and (population) std are taken over valid frames
-    only, which removes speaker/channel statistics; gamma and beta are learned. x [B, T, D],
-    mask bool [B, T] -> [B, T, D] with padded frames 0.
+    only and removed, which strips speaker/channel statistics. The affine that follows is
+    gamma + dgamma, beta + dbeta, where (dgamma, dbeta) come from the removed statistics
+    through a low-rank bottleneck (`style_rank`, 0 = plain learned affine). The bottleneck
+    starts at zero (plain instance norm) and lets the model put back the part of an
+    utterance's statistics that carries emotion (loudness, spectral tilt), while the
+    speaker adversary behind the pooled embedding pushes it to leave the speaker part out.
+    It is an ablation, off by default: on the synthetic corpus (fbank, session folds 0 and
+    2) it scored UA 0.36 against 0.44 for the fixed affine and 0.60 without AdaIN.
+    x [B, T, D], mask bool [B, T] -> [B, T, D] with padded frames 0.
     """
 
-    def __init__(self, dim: int, eps: float = 1e-5) -> None:
+    def __init__(self, dim: int, eps: float = 1e-5, style_rank: int = 0) -> None:
         super().__init__()
         self.eps = eps
         self.gamma = nn.Parameter(torch.ones(dim))
         self.beta = nn.Parameter(torch.zeros(dim))
+        self.style = None
+        if style_rank > 0:
+            self.style = nn.Sequential(nn.Linear(2 * dim, style_rank), nn.GELU(), nn.Linear(style_rank, 2 * dim))
+            nn.init.zeros_(self.style[-1].weight)
+            nn.init.zeros_(self.style[-1].bias)
 
-    def normalize(self, x: Tensor, mask: Tensor) -> Tensor:
-        """The statistics part alone: mean 0, std 1 over valid frames; padded frames 0."""
+    def statistics(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and std over valid frames: x [B, T, D], mask [B, T] -> ([B, 1, D], [B, 1, D])."""
         keep = mask.unsqueeze(-1)
         count = keep.sum(dim=1, keepdim=True).clamp_min(1).to(x.dtype)
         mean = x.masked_fill(~keep, 0.0).sum(dim=1, keepdim=True) / count
-        centered = (x - mean).masked_fill(~keep, 0.0)
-        var = centered.pow(2).sum(dim=1, keepdim=True) / count
-        return centered * torch.rsqrt(var + self.eps)
+        var = (x - mean).masked_fill(~keep, 0.0).pow(2).sum(dim=1, keepdim=True) / count
+        return mean, torch.sqrt(var + self.eps)
+
+    def normalize(self, x: Tensor, mask: Tensor) -> Tensor:
+        """The statistics part alone: mean 0, std 1 over valid frames; padded frames 0."""
+        mean, std = self.statistics(x, mask)
+        return ((x - mean) / std).masked_fill(~mask.unsqueeze(-1), 0.0)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        y = self.normalize(x, mask) * self.gamma + self.beta
-        return y.masked_fill(~mask.unsqueeze(-1), 0.0)
+        mean, std = self.statistics(x, mask)
+        y = ((x - mean) / std).masked_fill(~mask.unsqueeze(-1), 0.0)
+        gamma, beta = self.gamma, self.beta
+        if self.style is not None:
+            dgamma, dbeta = self.style(torch.cat([mean, std.log()], dim=-1)).chunk(2, dim=-1)  # [B, 1, D] each
+            gamma, beta = gamma + dgamma, beta + dbeta
+        return (y * gamma + beta).masked_fill(~mask.unsqueeze(-1), 0.0)
 
 
 def packed_gru(gru: nn.GRU, x: Tensor, lengths: Tensor) -> Tensor:

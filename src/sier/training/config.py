@@ -44,6 +44,7 @@ class TrainConfig:
     num_gru_layers: int = 2  # stacked bidirectional GRU layers
     dropout: float = 0.3  # dropout probability throughout the model
     adain: bool = True  # enhanced: per-utterance instance normalisation + affine (AdaIN)
+    adain_style_rank: int = 0  # enhanced: >0: AdaIN affine predicted from the removed statistics (rank); 0 = fixed affine
     attention: bool = True  # enhanced: multi-head self-attention block
     num_heads: int = 8  # enhanced: attention heads (2 * hidden_size divisible by it)
     residual: bool = True  # enhanced: residual connections between GRU layers

@@ -352,7 +352,8 @@ def _model_config(config: TrainConfig, store: Any, classes: Sequence[str], fold:
     return ModelConfig(
         kind=config.model, input_dim=int(store.dim), input_layers=int(store.num_layers), num_classes=len(classes),
         hidden_size=config.hidden_size, num_gru_layers=config.num_gru_layers, dropout=config.dropout,
-        adain=config.adain, attention=config.attention, num_heads=config.num_heads, residual=config.residual,
+        adain=config.adain, adain_style_rank=config.adain_style_rank, attention=config.attention,
+        num_heads=config.num_heads, residual=config.residual,
         pooling=config.pooling, num_speakers=len(fold.train_speakers) if config.speaker_adversarial else 0,
         speaker_hidden=config.speaker_hidden,
     )
