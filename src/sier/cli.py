@@ -16,7 +16,9 @@ from sier import __version__
 from sier.errors import SierError
 
 # Order shown in `sier --help`.
-COMMANDS = ("synth", "prepare", "split", "features", "train", "evaluate", "predict", "stream", "serve", "export")
+COMMANDS = (
+    "demo", "synth", "prepare", "split", "features", "train", "evaluate", "predict", "stream", "serve", "export",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
