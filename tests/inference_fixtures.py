@@ -80,3 +80,53 @@ def write_wav(path: str | Path, audio: np.ndarray, rate: int = SR) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), audio, rate)
     return path
+
+
+def signal_of_kind(kind: int, duration_s: float, seed: int = 0) -> np.ndarray:
+    """Four easily told apart kinds of audio, float32: 0 low voice, 1 high voice, 2 noise, 3 a tone."""
+    rng = np.random.default_rng(seed)
+    n = int(duration_s * SR)
+    if kind == 0:
+        return speechlike(duration_s, 110, seed)
+    if kind == 1:
+        return speechlike(duration_s, 300, seed)
+    if kind == 2:
+        return (0.1 * rng.standard_normal(n)).astype(np.float32)
+    freq = 500 + 400 * rng.random()
+    return (0.2 * np.sin(2 * np.pi * freq * np.arange(n) / SR)).astype(np.float32)
+
+
+def make_decisive_checkpoint(path: str | Path, upstream: str, input_dim: int, per_kind: int = 4, steps: int = 300,
+                             seed: int = 0) -> Path:
+    """A checkpoint like make_checkpoint's whose emotion head is trained (Adam, `steps` steps on
+    the frozen pooled embeddings) to tell the four `signal_of_kind` kinds apart, so that its
+    logits are decisive and depend on the input: argmax agreement is then a meaningful test of
+    a quantised model, which it is not with the near-tied logits of random weights."""
+    import torch
+
+    from sier.inference.recognizer import Recognizer
+    from sier.models import save_checkpoint
+    from sier.models.checkpoint import load_checkpoint
+
+    path = Path(path)
+    make_checkpoint(path, upstream=upstream, input_dim=input_dim, seed=seed)
+    rec = Recognizer.from_checkpoint(path)
+    embeddings, labels = [], []
+    with torch.inference_mode():
+        for kind in range(4):
+            for i in range(per_kind):
+                feats = rec.features(signal_of_kind(kind, 0.8 + 0.15 * i, seed=100 + i))
+                embeddings.append(rec.model(feats[None], torch.tensor([feats.shape[0]]))["embedding"])
+                labels.append(kind)
+    x, y = torch.cat(embeddings).clone(), torch.tensor(labels)
+    head = rec.model.head.emotion_head.train()
+    torch.manual_seed(seed)
+    optimizer = torch.optim.Adam(head.parameters(), lr=1e-2)
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(head(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    ckpt = load_checkpoint(path)
+    save_checkpoint(path, rec.model.head.eval(), ckpt.model_config, ckpt.meta)
+    return path

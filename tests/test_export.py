@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inference_fixtures import make_checkpoint, speechlike
+from inference_fixtures import make_checkpoint, make_decisive_checkpoint, signal_of_kind, speechlike
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -34,17 +34,31 @@ def test_classifier_parity_fp32_and_int8(kind, tmp_path):
 
 
 def test_whole_model_with_tiny_hubert(tiny_upstream, tmp_path):
-    from sier.inference.export import export_model
+    from sier.inference.export import compare_logits, export_model, onnx_session
     from sier.inference.recognizer import Recognizer
 
-    ckpt = make_checkpoint(tmp_path / "h.pth", upstream=str(tiny_upstream), input_dim=64)
+    # a head trained to tell four kinds of audio apart: decisive, input-dependent logits (a random
+    # head's logits are nearly tied, and its argmax flips with any noise, quantised or not)
+    ckpt = make_decisive_checkpoint(tmp_path / "h.pth", str(tiny_upstream), input_dim=64)
     result = export_model(ckpt, tmp_path / "h.onnx", whole=True, quantize="int8")
     assert result.kind == "whole"
     assert result.parity.max_abs_diff < 1e-4 and result.parity.agreement == 1.0
-    print(f"whole int8: {result.int8_parity.summary()}")
-    assert result.int8_parity.agreement >= 0.9
-    # the Recognizer with the whole graph matches the PyTorch path (FrozenPrefix, one utterance)
+    print(f"whole int8 on noise: {result.int8_parity.summary()}")
+    assert result.int8_parity.rel_diff < 0.15
+
     torch_rec = Recognizer.from_checkpoint(ckpt)
+    int8 = onnx_session(result.int8_path)
+    audio = [signal_of_kind(k, 0.7 + 0.25 * i, seed=500 + i) for k in range(4) for i in range(5)]  # unseen clips
+    ref = np.stack([torch_rec.logits(a) for a in audio])
+    got = np.stack([int8.run(["emotion_logits"], {"waveform": a[None]})[0][0] for a in audio])
+    top2 = np.sort(ref, axis=1)[:, -2:]
+    assert len(set(ref.argmax(1))) >= 3 and np.median(top2[:, 1] - top2[:, 0]) > 1.0  # decisive, input-dependent
+    parity = compare_logits(ref, got)
+    print(f"whole int8 on 20 clips of 4 kinds: {parity.summary()}")
+    # 8-bit weights without reduce_range gave 27 % and 75 % here (int16 saturation on AVX2 CPUs)
+    assert parity.rel_diff < 0.15 and parity.agreement >= 0.95
+
+    # the Recognizer with the whole graph matches the PyTorch path (FrozenPrefix, one utterance)
     onnx_rec = Recognizer.from_checkpoint(ckpt, "onnx", result.onnx_path)
     assert onnx_rec.onnx_kind == "whole"
     for seconds in (0.7, 2.3):

@@ -157,3 +157,65 @@ def test_websocket_stream(recognizer):
         assert odd[-1]["type"] == "error" and "even number" in odd[-1]["message"]
         bad = asyncio.run(client(host, [], query="smoothing=median"))
         assert bad[-1]["type"] == "error"
+
+
+def test_websocket_limits_and_drop_late(recognizer):
+    from sier.inference.server import ServerLimits, create_app
+
+    pcm = (np.clip(speechlike(3.0), -1, 1) * 32767).astype("<i2").tobytes()
+    chunks = [pcm[i : i + 3200] for i in range(0, len(pcm), 3200)]  # 0.1 s each
+
+    async def session(host, query, payloads, hold_s=0.0):
+        messages = []
+        async with websockets.connect(f"ws://{host}/stream?{query}") as ws:
+            try:
+                for p in payloads:
+                    await ws.send(p)
+                if hold_s:
+                    await asyncio.sleep(hold_s)
+                    await ws.send("end")
+            except websockets.ConnectionClosed:  # the server refused: its error message is still buffered
+                pass
+            try:
+                async for m in ws:
+                    messages.append(json.loads(m))
+            except websockets.ConnectionClosed:
+                pass
+        return messages
+
+    async def two_at_once(host):  # the first stream holds its slot while the second is refused
+        first = asyncio.create_task(session(host, "hop_s=1", [chunks[0]], hold_s=1.0))
+        await asyncio.sleep(0.3)
+        second = await session(host, "hop_s=1", [chunks[0], "end"])
+        await first
+        await asyncio.sleep(0.3)  # the server frees the slot after the close
+        return second
+
+    with Running(create_app(recognizer, ServerLimits(max_streams=1, max_stream_s=2.0))) as host:
+        refused = asyncio.run(two_at_once(host))
+        assert refused[-1]["type"] == "error" and "too many streams" in refused[-1]["message"]
+        too_long = asyncio.run(session(host, "hop_s=1", chunks + ["end"]))
+        assert too_long[-1]["type"] == "error" and "longer than 2 s" in too_long[-1]["message"]
+
+    # a step slower than the hop, chunks sent in one burst: drop_late answers the newest hop only
+    with Running(create_app(Slow(recognizer, 0.3), ServerLimits())) as host:
+        msgs = asyncio.run(session(host, "window_s=1&hop_s=0.25&drop_late=true", chunks + ["end"]))
+        steps = [m for m in msgs if m["type"] == "step"]
+        assert sum(s["skipped"] for s in steps) > 0 and steps[-1]["end_s"] == 3.0
+        assert len(steps) < 11 and all(s["latency_ms"] is not None for s in steps)
+
+
+def test_server_on_onnx_runtime(recognizer, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from sier.inference.export import export_model
+    from sier.inference.recognizer import Recognizer
+    from sier.inference.server import create_app
+
+    ckpt = recognizer.info["checkpoint"]
+    onnx_rec = Recognizer.from_checkpoint(ckpt, "onnx", export_model(ckpt, tmp_path / "m.onnx", check=False).onnx_path)
+    audio = speechlike(1.2)
+    with Running(create_app(onnx_rec)) as host:
+        assert httpx.get(f"http://{host}/health").json()["model"]["runtime"] == "onnx"
+        body = _post(host, _wav_bytes(audio)).json()
+    expected = recognizer.predict(audio)
+    assert body["label"] == expected.label and body["confidence"] == pytest.approx(expected.confidence, abs=1e-4)

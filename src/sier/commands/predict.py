@@ -15,6 +15,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min_segment_s", type=float, default=0.5, help="drop speech segments shorter than this")
     p.add_argument("--max_segment_s", type=float, default=15.0,
                    help="files up to this long are classified whole; longer segments are split")
+    p.add_argument("--min_silence_s", type=float, default=0.3, help="pauses shorter than this do not end a segment")
+    p.add_argument("--pad_s", type=float, default=0.05, help="seconds of context added on both sides of a segment")
+    p.add_argument("--vad_threshold", type=float, default=0.5, help="silero speech probability threshold")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from sier.inference.vad import VadConfig
 
     recognizer = load_recognizer(args.model, args.runtime, args.onnx)
-    vad = VadConfig(method=args.vad, min_segment_s=args.min_segment_s, max_segment_s=args.max_segment_s)
+    vad = VadConfig(method=args.vad, min_segment_s=args.min_segment_s, max_segment_s=args.max_segment_s,
+                    min_silence_s=args.min_silence_s, pad_s=args.pad_s, threshold=args.vad_threshold)
     report = predict_paths(recognizer, args.audio, vad)
     text = format_report(report, args.format).rstrip("\n")
     if args.out:

@@ -11,7 +11,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max_duration_s", type=float, default=60.0, help="longest audio per /predict (422 above)")
     p.add_argument("--max_concurrency", type=int, default=2, help="predictions at once (503 above)")
     p.add_argument("--timeout_s", type=float, default=30.0, help="time per prediction (504 above)")
-    p.add_argument("--max_streams", type=int, default=4, help="WebSocket streams at once")
+    p.add_argument("--max_streams", type=int, default=4, help="WebSocket streams at once (close 1013 above)")
+    p.add_argument("--max_stream_s", type=float, default=3600.0, help="audio per WebSocket stream (close 1008 above)")
     p.add_argument("--runtime", default="torch", choices=["torch", "onnx"], help="torch or onnxruntime")
     p.add_argument("--onnx", default=None, help="ONNX file from `sier export` (with --runtime onnx)")
 
@@ -26,6 +27,6 @@ def run(args: argparse.Namespace) -> int:
         raise InferenceError(f"serving needs the serve extra ({exc}): pip install 'sier[serve]'.") from exc
     limits = ServerLimits(max_upload_mb=args.max_upload_mb, max_duration_s=args.max_duration_s,
                           max_concurrency=args.max_concurrency, timeout_s=args.timeout_s,
-                          max_streams=args.max_streams)
+                          max_streams=args.max_streams, max_stream_s=args.max_stream_s)
     serve(load_recognizer(args.model, args.runtime, args.onnx), limits, args.host, args.port)
     return 0

@@ -10,7 +10,11 @@ all slots are busy), time per request (504). Bad audio is a 4xx with a message, 
 
 WebSocket protocol (/stream?window_s=3&hop_s=1&smoothing=ema): the client sends binary
 messages of 16-bit little-endian PCM, mono, 16 kHz (any length, an even number of bytes);
-the server answers {"type": "step", ...} for every hop. The client sends the text "end" to
+the server answers {"type": "step", ...} for every hop. With ``drop_late=true`` (a live
+source sending at real time) every chunk already received is taken at once, so when steps
+are slower than the hop the stale windows are skipped (``skipped`` counts them) and
+``latency_ms`` (from the arrival of the window's last sample) stays bounded; without it every
+hop is answered, however late (a file sent as fast as possible). The client sends the text "end" to
 get the tail step and {"type": "end", "steps": n}; the server then closes. Errors come as
 {"type": "error", "message": ...} followed by a close (code 1007 bad data, 1008 limits,
 1013 too many streams).
@@ -23,6 +27,7 @@ import io
 import json
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
@@ -42,6 +47,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"  # local only; pass --host 0.0.0.0 to listen on every interface
 MULTIPART_OVERHEAD = 64 * 1024  # bytes of form framing allowed on top of max_upload_mb
+STREAM_INBOX = 256  # WebSocket messages read ahead of the recogniser per stream
 
 
 @dataclass(frozen=True)
@@ -185,20 +191,43 @@ def create_app(recognizer: Recognizer, limits: ServerLimits = ServerLimits()):
             return await fail(f"too many streams ({limits.max_streams}); retry later.", 1013)
         loop = asyncio.get_running_loop()
         streamer = StreamingRecognizer(recognizer, cfg)
-        sent = 0
+        inbox: asyncio.Queue = asyncio.Queue(maxsize=STREAM_INBOX)  # full: TCP back-pressure on the client
+
+        async def read() -> None:  # messages with their arrival time, so a slow step cannot hide a backlog
+            try:
+                while True:
+                    message = await websocket.receive()
+                    await inbox.put((message, time.perf_counter()))
+                    if message["type"] == "websocket.disconnect":
+                        return
+            except Exception:  # the socket went away
+                await inbox.put(({"type": "websocket.disconnect"}, time.perf_counter()))
+
+        reader = asyncio.create_task(read())
+        sent, held = 0, None
         try:
             while True:
-                message = await websocket.receive()
+                message, arrived = held or await inbox.get()
+                held = None
                 if message["type"] == "websocket.disconnect":
                     return
                 if message.get("bytes") is not None:
-                    data = message["bytes"]
+                    data = [message["bytes"]]
+                    while cfg.drop_late and not inbox.empty():  # take every chunk already here (module doc)
+                        nxt = inbox.get_nowait()
+                        if nxt[0].get("bytes") is None:
+                            held = nxt
+                            break
+                        data.append(nxt[0]["bytes"])
+                        arrived = nxt[1]
+                    data = b"".join(data)
                     if len(data) % 2:
                         return await fail("PCM chunks must hold 16-bit samples (an even number of bytes).", 1007)
                     if streamer.total + len(data) // 2 > limits.max_stream_s * SAMPLE_RATE:
                         return await fail(f"stream longer than {limits.max_stream_s:g} s.", 1008)
                     chunk = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
-                    steps = await loop.run_in_executor(executor, streamer.push, chunk)
+                    steps = await loop.run_in_executor(executor, streamer.push, chunk,
+                                                       arrived if cfg.drop_late else None)
                 elif (message.get("text") or "").strip().lower() in ("end", '{"type": "end"}', '{"type":"end"}'):
                     steps = await loop.run_in_executor(executor, streamer.flush)
                     for step in steps:
@@ -215,6 +244,7 @@ def create_app(recognizer: Recognizer, limits: ServerLimits = ServerLimits()):
         except (AudioError, InferenceError) as exc:
             return await fail(str(exc), 1007)
         finally:
+            reader.cancel()
             with lock:
                 state["streams"] -= 1
 

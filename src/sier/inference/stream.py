@@ -10,7 +10,9 @@
 Each step classifies the last ``window_s`` seconds (less at the start). Latency is bounded:
 with ``drop_late=True`` (real-time sources) a push that brings several pending hops
 classifies only the newest window and counts the others as skipped, so a slow model falls
-behind by at most one step instead of an ever-growing queue.
+behind by at most one step instead of an ever-growing queue. A source must hand over
+all the audio recorded so far at each push (see :func:`stream_waveform`); feeding one small
+chunk per push hides the backlog from the stream.
 
 Sources: a file played as fast as possible or at real time (:func:`stream_file`), a
 microphone when ``sounddevice`` is importable (:func:`stream_microphone`), and a WebSocket
@@ -70,7 +72,7 @@ class StreamStep:
     raw_probs: dict[str, float]
     compute_s: float  # wall time spent classifying the window
     skipped: int = 0  # earlier steps dropped to keep latency bounded (drop_late)
-    latency_s: float | None = None  # wall time from the audio's arrival to the result (real-time sources)
+    latency_s: float | None = None  # wall time from the recording of the window's last sample to the result
 
     def to_dict(self) -> dict[str, Any]:
         r = lambda d: {k: round(v, 4) for k, v in d.items()}  # noqa: E731
@@ -132,7 +134,8 @@ class StreamingRecognizer:
         """Add float32 mono 16 kHz samples; return the steps now due (usually 0 or 1).
 
         `arrived`: wall time (time.perf_counter()) at which the chunk's last sample was
-        available; when given, each step carries latency_s."""
+        recorded (a real-time source); when given, each step carries latency_s, measured
+        from the recording of the window's last sample."""
         chunk = np.asarray(chunk, dtype=np.float32).reshape(-1)
         if chunk.size and not np.all(np.isfinite(chunk)):
             raise InferenceError("stream chunk contains NaN or infinite samples.")
@@ -154,7 +157,9 @@ class StreamingRecognizer:
             if end < self.min_window:
                 self.index += 1
                 continue
-            step = self._classify(end, skipped, arrived if end > start_total else None)
+            # the window's last sample was recorded (total - end) samples before the chunk's last
+            end_arrived = None if arrived is None or end <= start_total else arrived - (self.total - end) / SAMPLE_RATE
+            step = self._classify(end, skipped, end_arrived)
             steps.append(step)
             skipped = 0
         return steps
@@ -193,22 +198,33 @@ def iter_chunks(waveform: np.ndarray, chunk_s: float = 0.1) -> Iterator[np.ndarr
 def stream_waveform(recognizer: Recognizer, waveform: np.ndarray, cfg: StreamConfig = StreamConfig(),
                     realtime: bool = False, chunk_s: float = 0.1,
                     sleep: Callable[[float], None] = time.sleep) -> Iterator[StreamStep]:
-    """Stream float32 mono 16 kHz audio in chunks of chunk_s: as fast as possible, or at real
-    time (each chunk offered when its last sample would have been recorded; drop_late on)."""
+    """Stream float32 mono 16 kHz audio in chunks of chunk_s, as fast as possible or at real time.
+
+    At real time (drop_late on) the file plays like a recorder: a chunk becomes available
+    when its last sample would have been recorded, and each push hands over every chunk
+    recorded by then (as :func:`stream_microphone` drains its queue). So when a step takes
+    longer than the hop, the next push brings several pending hops and the stream skips
+    to the newest one: latency stays bounded by about compute + hop + chunk_s.
+    """
     if realtime and not cfg.drop_late:
         cfg = StreamConfig(**{**cfg.__dict__, "drop_late": True})
     stream = StreamingRecognizer(recognizer, cfg)
+    if not realtime:
+        for chunk in iter_chunks(waveform, chunk_s):
+            yield from stream.push(chunk)
+        yield from stream.flush()
+        return
+    size = max(1, int(chunk_s * SAMPLE_RATE))
     t0 = time.perf_counter()
     pos = 0
-    for chunk in iter_chunks(waveform, chunk_s):
-        pos += chunk.size
-        arrived = None
-        if realtime:
-            arrived = t0 + pos / SAMPLE_RATE
-            wait = arrived - time.perf_counter()
-            if wait > 0:
-                sleep(wait)
-        yield from stream.push(chunk, arrived)
+    while pos < waveform.size:
+        wait = t0 + min(waveform.size, pos + size) / SAMPLE_RATE - time.perf_counter()
+        if wait > 0:  # wait for the next chunk to be recorded
+            sleep(wait)
+        recorded = int((time.perf_counter() - t0) * SAMPLE_RATE)  # samples recorded by now
+        end = min(waveform.size, max(pos + size, pos + size * ((recorded - pos) // size)))  # whole chunks only
+        yield from stream.push(waveform[pos:end], t0 + end / SAMPLE_RATE)
+        pos = end
     yield from stream.flush()
 
 

@@ -1,0 +1,213 @@
+"""Benchmark: streaming and whole-file inference with eager PyTorch, ONNX fp32 and ONNX int8.
+
+For each front-end (a base-sized HuBERT: HubertConfig() defaults, 12 layers, 768 hidden,
+random init saved with save_pretrained to a temp dir; the tiny test HuBERT; log-mel fbank)
+it builds a sier checkpoint, exports it with `export_model(whole=True, quantize="int8")`
+(fbank: the classifier graph, the log-mel stays in numpy/torch), and prints
+
+- streaming: mean and max compute per step (= latency per step when audio arrives in real
+  time) for a window_s window every hop_s, and the streaming real-time factor
+  RTF = mean step compute / hop (below 1: keeps up);
+- whole file: seconds to classify one `--seconds` long clip, as an RTF;
+- int8 versus fp32 agreement on clips of four kinds of synthetic audio. A random head has
+  near-tied logits, so the head here is trained first (Adam, a few hundred steps on the
+  frozen pooled embeddings of other clips of the same four kinds); its logits are then
+  decisive and the agreement means something. The upstream stays random.
+
+No download; asserts nothing.
+
+    HF_HUB_OFFLINE=1 python bench/bench_inference.py [--upstreams base,tiny,fbank] [--seconds 6]
+        [--window_s 3 --hop_s 1] [--clips 24] [--base_layers 12] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sier.constants import SAMPLE_RATE
+
+RUNTIMES = ("torch", "onnx fp32", "onnx int8")
+
+
+def voice(seconds: float, f0: float, rng: np.random.Generator) -> np.ndarray:
+    """Glottal pulse train at f0 through one formant-like resonance, 5 syllables/s, float32."""
+    from scipy.signal import lfilter
+
+    n = int(seconds * SAMPLE_RATE)
+    t = np.arange(n) / SAMPLE_RATE
+    phase = np.cumsum(f0 * (1 + 0.1 * np.sin(2 * np.pi * 0.7 * t + rng.uniform(0, 6)))) / SAMPLE_RATE
+    pulses = (np.diff(np.floor(phase), prepend=0) > 0).astype(float)
+    r, th = np.exp(-np.pi * 120 / SAMPLE_RATE), 2 * np.pi * rng.uniform(500, 900) / SAMPLE_RATE
+    y = lfilter([1 - r], [1, -2 * r * np.cos(th), r * r], lfilter([1], [1, -0.97], pulses))
+    y *= np.abs(np.sin(np.pi * 5 * t)) ** 0.6
+    return (0.3 * y / (np.abs(y).max() + 1e-9) + 0.002 * rng.standard_normal(n)).astype(np.float32)
+
+
+def clip_of_kind(kind: int, seconds: float, seed: int) -> np.ndarray:
+    """0 low voice, 1 high voice, 2 noise, 3 a tone."""
+    rng = np.random.default_rng(seed)
+    if kind < 2:
+        return voice(seconds, (110, 300)[kind], rng)
+    n = int(seconds * SAMPLE_RATE)
+    if kind == 2:
+        return (0.1 * rng.standard_normal(n)).astype(np.float32)
+    return (0.2 * np.sin(2 * np.pi * rng.uniform(500, 900) * np.arange(n) / SAMPLE_RATE)).astype(np.float32)
+
+
+def save_upstream(kind: str, folder: Path, layers: int) -> tuple[str, int]:
+    """A random HuBERT saved with save_pretrained: (folder, hidden size); ("fbank", 80) for fbank."""
+    if kind == "fbank":
+        return "fbank", 80
+    from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
+
+    no_dropout = dict(hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0,
+                      layerdrop=0.0)
+    if kind == "base":
+        cfg = HubertConfig(num_hidden_layers=layers, **no_dropout)  # hubert-base: 768 hidden, 12 heads
+    else:
+        cfg = HubertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+                           conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+                           **no_dropout)
+    torch.manual_seed(0)
+    HubertModel(cfg).eval().save_pretrained(folder)
+    Wav2Vec2FeatureExtractor(do_normalize=False, return_attention_mask=False).save_pretrained(folder)
+    return str(folder), cfg.hidden_size
+
+
+def make_checkpoint(path: Path, upstream: str, dim: int, per_kind: int, steps: int = 300) -> Path:
+    """An enhanced-GRU checkpoint (defaults) whose emotion head is trained to tell the four
+    clip kinds apart on the frozen pooled embeddings (body and upstream stay random)."""
+    from sier.features.config import FeatureConfig
+    from sier.inference.recognizer import Recognizer
+    from sier.models import ModelConfig, build_model, save_checkpoint
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(input_dim=dim, num_classes=4, num_speakers=0, dropout=0.0)
+    meta = {"feature_config": FeatureConfig(upstream=upstream).to_dict(), "classes": ["neu", "hap", "ang", "sad"],
+            "label_map": "iemocap-4", "speakers": [], "fold": 1, "upstream_top": None}
+    save_checkpoint(path, build_model(cfg).eval(), cfg, meta)
+    rec = Recognizer.from_checkpoint(path)
+    emb, labels = [], []
+    with torch.inference_mode():
+        for kind in range(4):
+            for i in range(per_kind):
+                feats = rec.features(clip_of_kind(kind, 1.0 + 0.2 * i, seed=1000 + 10 * kind + i))
+                emb.append(rec.model(feats[None], torch.tensor([feats.shape[0]]))["embedding"])
+                labels.append(kind)
+    x, y = torch.cat(emb).clone(), torch.tensor(labels)
+    head = rec.model.head.emotion_head.train()
+    optimizer = torch.optim.Adam(head.parameters(), lr=1e-2)
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(head(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    save_checkpoint(path, rec.model.head.eval(), cfg, meta)
+    return path
+
+
+def recognizers(ckpt: Path, out: Path) -> tuple[dict, str, float]:
+    """{runtime: Recognizer}, the exported graph kind, and the export + quantise time in s."""
+    from sier.inference.export import export_model
+    from sier.inference.recognizer import Recognizer
+
+    start = time.perf_counter()
+    result = export_model(ckpt, out, whole=True, quantize="int8", check=False)
+    export_s = time.perf_counter() - start
+    recs = {"torch": Recognizer.from_checkpoint(ckpt)}
+    for name, path in (("onnx fp32", result.onnx_path), ("onnx int8", result.int8_path)):
+        recs[name] = Recognizer.from_checkpoint(ckpt, "onnx", path)
+    return recs, result.kind, export_s
+
+
+def stream_figures(rec, audio: np.ndarray, window_s: float, hop_s: float) -> dict[str, float]:
+    """Steps of a stream run as fast as possible; compute per step = latency at real time."""
+    from sier.inference.stream import StreamConfig, stream_waveform
+
+    cfg = StreamConfig(window_s=window_s, hop_s=hop_s, smoothing="none")
+    list(stream_waveform(rec, audio[: int(window_s * SAMPLE_RATE)], cfg))  # warm-up
+    steps = [s for s in stream_waveform(rec, audio, cfg) if s.end_s - s.start_s >= window_s - 1e-6]
+    compute = np.array([s.compute_s for s in steps])
+    return {"steps": len(steps), "mean_ms": 1000 * compute.mean(), "max_ms": 1000 * compute.max(),
+            "rtf": compute.mean() / hop_s}
+
+
+def whole_file_rtf(rec, audio: np.ndarray, repeats: int = 2) -> float:
+    rec.predict(audio[: SAMPLE_RATE])  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        rec.predict(audio)
+        best = min(best, time.perf_counter() - start)
+    return best / (audio.size / SAMPLE_RATE)
+
+
+def agreement(recs: dict, clips: int) -> tuple[dict, float]:
+    """int8 and fp32 against torch on `clips` unseen clips (all four kinds, 1-2.5 s)."""
+    from sier.inference.export import compare_logits
+
+    audio = [clip_of_kind(i % 4, 1.0 + 1.5 * ((i * 7) % 11) / 10, seed=5000 + i) for i in range(clips)]
+    logits = {name: np.stack([rec.logits(a) for a in audio]) for name, rec in recs.items()}
+    ref = logits["torch"]
+    top2 = np.sort(ref, axis=1)[:, -2:]
+    margin = float(np.median(top2[:, 1] - top2[:, 0]))
+    return {name: compare_logits(ref, logits[name]) for name in ("onnx fp32", "onnx int8")}, margin
+
+
+def bench_upstream(kind: str, args, tmp: Path) -> None:
+    upstream, dim = save_upstream(kind, tmp / f"{kind}-upstream", args.base_layers)
+    start = time.perf_counter()
+    ckpt = make_checkpoint(tmp / f"{kind}.pth", upstream, dim, per_kind=args.train_clips)
+    recs, graph, export_s = recognizers(ckpt, tmp / f"{kind}.onnx")
+    params = sum(p.numel() for p in recs["torch"].frontend.parameters()) / 1e6
+    print(f"\n== {kind} front-end ({params:.1f} M upstream params; {graph} graph exported; "
+          f"checkpoint {time.perf_counter() - start - export_s:.0f} s, export + int8 {export_s:.0f} s)")
+    audio = np.concatenate([clip_of_kind(i % 4, 2.0, seed=900 + i) for i in range(int(np.ceil(args.seconds / 2)))])
+    audio = audio[: int(args.seconds * SAMPLE_RATE)]
+    rows = {}
+    for name, rec in recs.items():
+        rows[name] = {**stream_figures(rec, audio, args.window_s, args.hop_s), "file_rtf": whole_file_rtf(rec, audio)}
+    print(f"{'runtime':<10} {'stream ms/step (mean / max)':>28} {'stream RTF':>11} {f'{args.seconds:g} s file RTF':>14}")
+    for name, r in rows.items():
+        print(f"{name:<10} {r['mean_ms']:>17.1f} / {r['max_ms']:>7.1f} {r['rtf']:>11.3f} {r['file_rtf']:>14.4f}")
+    t, f, q = (rows[n] for n in RUNTIMES)
+    print(f"speed-up per stream step: onnx fp32 / torch {t['mean_ms'] / f['mean_ms']:.2f}x, "
+          f"int8 / onnx fp32 {f['mean_ms'] / q['mean_ms']:.2f}x, int8 / torch {t['mean_ms'] / q['mean_ms']:.2f}x; "
+          f"whole file: int8 / onnx fp32 {f['file_rtf'] / q['file_rtf']:.2f}x")
+    parity, margin = agreement(recs, args.clips)
+    for name, p in parity.items():
+        print(f"{name} vs torch on {args.clips} clips (median top-2 logit margin {margin:.1f}): {p.summary()}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--upstreams", default="base,tiny,fbank", help="comma list of base, tiny, fbank")
+    parser.add_argument("--seconds", type=float, default=6.0, help="audio streamed and classified whole")
+    parser.add_argument("--window_s", type=float, default=3.0)
+    parser.add_argument("--hop_s", type=float, default=1.0)
+    parser.add_argument("--clips", type=int, default=24, help="clips for the int8 agreement")
+    parser.add_argument("--train_clips", type=int, default=4, help="clips per kind to train the head on")
+    parser.add_argument("--base_layers", type=int, default=12, help="transformer layers of the base upstream")
+    parser.add_argument("--threads", type=int, default=None, help="torch and onnxruntime threads (default: torch's)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    import onnxruntime
+
+    print(f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, {torch.get_num_threads()} threads; "
+          f"window {args.window_s:g} s, hop {args.hop_s:g} s")
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in args.upstreams.split(","):
+            bench_upstream(kind.strip(), args, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
