@@ -127,5 +127,25 @@ def test_cli_features(tmp_path, upstream, capsys):
             str(tmp_path / "cache"), "--freeze_layers", "1", "--no_progress"]
     assert main(args) == 0
     assert main(args + ["--status"]) == 0
-    assert "2 utterances" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 utterances" in out and "layers 1..1 of 2 frozen" in out and "input of layer 2" in out
     assert main(["features", "--manifest", str(tmp_path / "m.csv"), "--upstream", "org/not-cached"]) == 1
+
+
+def test_progress_bar_shows_rates(tmp_path, upstream, capsys):
+    utts = _corpus(tmp_path, n=2)
+    extract_features(utts, FeatureConfig(upstream=upstream), tmp_path / "cache", progress=True)
+    err = capsys.readouterr().err  # not a terminal: the bar is drawn at start and at the end only
+    assert "2/2" in err and "file/s" in err and "audio-s/s" in err
+    assert err.count("audio-s/s") == 1
+
+
+def test_entry_refuses_float16_overflow(tmp_path):
+    from sier.errors import FeatureError
+    from sier.features.cache import write_entry
+
+    with pytest.raises(FeatureError, match="float16"):
+        write_entry(tmp_path / "x.npy", np.array([[1.0, 7e4]], np.float32))
+    assert list(tmp_path.iterdir()) == []
+    write_entry(tmp_path / "y.npy", np.array([[1.0, -6e4]], np.float32))
+    assert np.load(tmp_path / "y.npy").dtype == np.float16

@@ -37,11 +37,14 @@ def _reference(model, wave):
         return model(wave, output_hidden_states=True)
 
 
-@pytest.mark.parametrize("model_type", ["hubert", "wavlm"])
-@pytest.mark.parametrize("stable", [False, True])
+@pytest.mark.parametrize(
+    ("model_type", "stable"),
+    [("hubert", False), ("hubert", True), ("wavlm", False), ("wavlm", True), ("wav2vec2", False),
+     ("wav2vec2", True), ("data2vec-audio", None)],  # data2vec-audio has no stable-layer-norm variant
+)
 @pytest.mark.parametrize("freeze", [0, 1, L])
 def test_top_of_prefix_equals_full_model(model_type, stable, freeze):
-    model = tiny_model(model_type, L, do_stable_layer_norm=stable)
+    model = tiny_model(model_type, L, **({} if stable is None else {"do_stable_layer_norm": stable}))
     wave = torch.randn(1, 12_000, generator=torch.Generator().manual_seed(1))
     ref = _reference(model, wave)
     prefix, top = split_upstream(model, FeatureConfig(upstream="tiny", freeze_layers=freeze), Preprocessing(False))
@@ -56,7 +59,7 @@ def test_top_of_prefix_equals_full_model(model_type, stable, freeze):
     torch.testing.assert_close(out[0], ref.last_hidden_state[0], atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("model_type", ["hubert", "wav2vec2"])
+@pytest.mark.parametrize("model_type", ["hubert", "wav2vec2", "data2vec-audio"])
 def test_fully_frozen_layer_selection(model_type):
     model = tiny_model(model_type, L)
     wave = torch.randn(1, 8_000)
@@ -67,7 +70,7 @@ def test_fully_frozen_layer_selection(model_type):
     torch.testing.assert_close(prefix(wave), torch.cat(ref.hidden_states), atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("model_type", ["hubert", "wavlm"])
+@pytest.mark.parametrize("model_type", ["hubert", "wavlm", "data2vec-audio"])
 def test_top_is_padding_correct(model_type):
     model = tiny_model(model_type, L)
     prefix, top = split_upstream(model, FeatureConfig(upstream="tiny", freeze_layers=1), Preprocessing(False))
@@ -109,6 +112,18 @@ def test_local_folder_loads_and_respects_do_normalize(tmp_path):
     assert not torch.allclose(outs[False], outs[True])
     cfg = FeatureConfig(upstream=str(folder), layer_weighted=True)
     assert feature_dim(cfg) == 64 and num_cached_layers(cfg) == L + 1 and frames_per_second(cfg) == 50.0
+
+
+def test_preprocessing_config_missing_or_wrong_rate(tmp_path, caplog):
+    from transformers import Wav2Vec2FeatureExtractor
+
+    folder = save_tiny(tmp_path / "d2v", "data2vec-audio", L, do_normalize=True)
+    assert load_upstream(str(folder))[1].do_normalize is True
+    (folder / "preprocessor_config.json").unlink()
+    assert load_upstream(str(folder))[1].do_normalize is False and "do_normalize=False" in caplog.text
+    Wav2Vec2FeatureExtractor(sampling_rate=8000).save_pretrained(folder)
+    with pytest.raises(FeatureError, match="8000 Hz"):
+        load_upstream(str(folder))
 
 
 def test_hub_id_offline_fails_fast_and_clearly():

@@ -18,13 +18,19 @@ TINY = dict(
     layerdrop=0.0,
 )
 
+# data2vec-audio's positional embedding is a stack of num_conv_pos_embeddings conv layers of
+# width conv_pos_kernel_size (the others have one conv of width num_conv_pos_embeddings)
+DATA2VEC_POS_CONV = dict(num_conv_pos_embeddings=2, conv_pos_kernel_size=15)
+
 
 def tiny_config(model_type: str = "hubert", num_layers: int = 2, **overrides):
-    """A tiny random config of `model_type` ("hubert", "wavlm" or "wav2vec2")."""
-    from transformers import HubertConfig, Wav2Vec2Config, WavLMConfig
+    """A tiny random config of `model_type` ("hubert", "wavlm", "wav2vec2" or "data2vec-audio")."""
+    from transformers import Data2VecAudioConfig, HubertConfig, Wav2Vec2Config, WavLMConfig
 
-    cls = {"hubert": HubertConfig, "wavlm": WavLMConfig, "wav2vec2": Wav2Vec2Config}[model_type]
-    return cls(**{**TINY, "num_hidden_layers": num_layers, **overrides})
+    classes = {"hubert": HubertConfig, "wavlm": WavLMConfig, "wav2vec2": Wav2Vec2Config,
+               "data2vec-audio": Data2VecAudioConfig}
+    extra = DATA2VEC_POS_CONV if model_type == "data2vec-audio" else {}
+    return classes[model_type](**{**TINY, **extra, "num_hidden_layers": num_layers, **overrides})
 
 
 def tiny_model(model_type: str = "hubert", num_layers: int = 2, seed: int = 0, **overrides):

@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
         for entry in entries:
             print(entry.line())
         total = sum(e.bytes for e in entries) / 2**20
-        print(f"{len(entries)} feature set(s), {total:.1f} MiB in {args.cache_dir}")
+        count = sum(e.entries for e in entries)
+        print(f"{len(entries)} feature set(s), {count} entries, {total:.1f} MiB in {args.cache_dir}")
         return 0
     cfg = FeatureConfig(upstream=args.upstream, revision=args.revision, freeze_layers=args.freeze_layers,
                         layer=args.layer, layer_weighted=args.layer_weighted, dtype=args.dtype)

@@ -56,9 +56,16 @@ def entry_name(utt_id: str, audio_path: str | os.PathLike) -> str:
 
 
 def write_entry(path: Path, features: np.ndarray) -> None:
-    """Write one utterance's features as float16, atomically."""
+    """Write one utterance's features as float16, atomically; FeatureError (nothing written)
+    when a value is not finite or beyond float16's range (65504)."""
+    with np.errstate(over="ignore"):  # checked just below, with a message that says what to do
+        half = np.ascontiguousarray(features, dtype=np.float16)
+    if not np.isfinite(half).all():
+        peak = float(np.nanmax(np.abs(features))) if np.size(features) else float("nan")
+        raise FeatureError(f"{path.name}: features are not finite in float16 (max |x| = {peak:.4g}); "
+                           "this upstream's hidden states cannot be cached (report it with the model id).")
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, np.ascontiguousarray(features, dtype=np.float16))
+        np.save(fh, half)
 
 
 def open_key_dir(cache_dir: str | os.PathLike, key: dict[str, Any]) -> Path:
@@ -126,12 +133,28 @@ class CacheStatus:
     directory: str
     key: dict[str, Any]
     entries: int  # number of cached utterances (.npy files)
-    bytes: int  # total size on disk
+    bytes: int  # total size on disk of those entries
+    partial: int = 0  # temporary files left by a killed run (never read; safe to delete)
+
+    def describe(self) -> str:
+        """What the entries are, in words: upstream, frozen part and which hidden states."""
+        k = self.key
+        if k.get("select") == "fbank":
+            return f"fbank log-mel {k.get('fbank')} (mels, window s, hop s)"
+        n, total, select = int(k.get("freeze_layers", 0)), k.get("num_layers"), k.get("select")
+        frozen = "conv encoder" + (f" + layers 1..{n}" if n else "") + f" of {total} frozen"
+        what = {
+            "prefix": f"stored: input of layer {n + 1}, the trainable top runs layers {n + 1}..{total}",
+            "all": f"stored: all {(total or 0) + 1} hidden states, for a layer-weighted sum",
+            "last": "stored: last hidden state",
+        }.get(select, f"stored: hidden state {select}")
+        rev = f"@{k['revision']}" if k.get("revision") else ""
+        return f"{k.get('upstream')}{rev}: {frozen}; {what}; {k.get('dtype')} extraction"
 
     def line(self) -> str:
-        k = self.key
-        what = f"{k.get('upstream')} layers 0..{k.get('freeze_layers')} select={k.get('select')} {k.get('dtype')}"
-        return f"{Path(self.directory).name}: {self.entries} utterances, {self.bytes / 2**20:.1f} MiB ({what})"
+        tmp = f", {self.partial} partial .tmp file(s) from a killed run" if self.partial else ""
+        return (f"{Path(self.directory).name}: {self.entries} utterances, {self.bytes / 2**20:.1f} MiB{tmp}\n"
+                f"    {self.describe()}")
 
 
 def status(cache_dir: str | os.PathLike) -> list[CacheStatus]:
@@ -145,6 +168,7 @@ def status(cache_dir: str | os.PathLike) -> list[CacheStatus]:
             key=read_json(key_file),
             entries=len(files),
             bytes=sum(f.stat().st_size for f in files),
+            partial=len(list(key_file.parent.glob(".*.tmp"))),
         ))
     return result
 

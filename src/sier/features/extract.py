@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -63,9 +64,10 @@ def build_frontend(cfg: FeatureConfig) -> tuple[nn.Module, TrainableTop | None]:
 
 
 def _prefix_device(prefix: nn.Module) -> torch.device:
-    for tensor in list(prefix.parameters()) + list(prefix.buffers()):
-        return tensor.device
-    return torch.device("cpu")
+    tensor = next(prefix.parameters(), None)
+    if tensor is None:
+        tensor = next(prefix.buffers(), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
 
 
 def compute_features(waveform: np.ndarray, prefix: nn.Module) -> Tensor:
@@ -140,7 +142,10 @@ def _extract(todo: dict[str, list[Any]], store: FeatureStore, prefix: nn.Module,
     from tqdm.auto import tqdm
 
     total_s = sum(float(getattr(utts[0], "duration_s", 0.0) or 0.0) for utts in todo.values())
-    bar = tqdm(total=len(todo), unit="file", desc="features", disable=not progress)
+    # tqdm shows files/s itself; the postfix adds audio seconds. Not a terminal (a log file):
+    # one line every 30 s instead of one per file.
+    interval = 0.1 if sys.stderr.isatty() else 30.0
+    bar = tqdm(total=len(todo), unit="file", desc="features", disable=not progress, mininterval=interval)
     done_s, start = 0.0, time.perf_counter()
     try:
         for path, samples in iter_audio(todo.keys(), store.skipped):
@@ -148,8 +153,9 @@ def _extract(todo: dict[str, list[Any]], store: FeatureStore, prefix: nn.Module,
             for utt in todo[path]:
                 write_entry(store.path(utt.id), features)
             done_s += samples.size / SAMPLE_RATE
-            bar.update(1)
             rate = done_s / max(time.perf_counter() - start, 1e-9)
-            bar.set_postfix_str(f"{done_s:.0f}/{total_s:.0f} audio-s, {rate:.1f} audio-s/s")
+            # set before update(), which redraws (at most every `interval`): the bar shows this file's rate
+            bar.set_postfix_str(f"{done_s:.0f}/{total_s:.0f} audio-s, {rate:.1f} audio-s/s", refresh=False)
+            bar.update(1)
     finally:
         bar.close()

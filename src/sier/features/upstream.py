@@ -1,5 +1,5 @@
-"""Upstream encoders (HuBERT, wav2vec 2.0, WavLM via transformers) split into a frozen prefix
-and a trainable top.
+"""Upstream encoders (HuBERT, wav2vec 2.0, WavLM, data2vec-audio via transformers) split into
+a frozen prefix and a trainable top.
 
 The prefix (conv feature encoder + feature projection + positional conv embedding + the
 pre-encoder layer norm where the model has one + transformer layers 1..N) runs once per
@@ -30,7 +30,7 @@ from sier.features.config import FeatureConfig
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_TYPES = ("hubert", "wav2vec2", "wavlm")
+SUPPORTED_TYPES = ("hubert", "wav2vec2", "wavlm", "data2vec-audio")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json")
 
 
@@ -107,22 +107,36 @@ def load_upstream(name_or_path: str, revision: str | None = None) -> tuple[nn.Mo
     """Load an upstream in eval mode with its preprocessing; never downloads when HF_HUB_OFFLINE is set.
 
     `name_or_path` is a hub id (cache first, then the network unless offline) or a local folder
-    written by `save_pretrained`. A missing preprocessor config means no normalisation (warned).
+    written by `save_pretrained`. The waveform normalisation comes from the model's own feature
+    extractor config (preprocessor_config.json); a missing one means none (warned).
     """
-    from transformers import AutoFeatureExtractor, AutoModel
+    from transformers import AutoModel
 
     upstream_config(name_or_path, revision)  # fail early and clearly on an unsupported model
     model = _from_pretrained(AutoModel, name_or_path, revision, "model")
-    try:
-        extractor = _from_pretrained(AutoFeatureExtractor, name_or_path, revision, "feature extractor config")
-        do_normalize = bool(getattr(extractor, "do_normalize", False))
-    except FeatureError as exc:
-        log.warning("%s; assuming the raw waveform is not normalised (do_normalize=False)", exc)
-        do_normalize = False
     model.eval()
-    preprocessing = Preprocessing(do_normalize=do_normalize)
+    preprocessing = load_preprocessing(name_or_path, revision)
     model.sier_preprocessing = preprocessing  # read by split_upstream when not passed explicitly
     return model, preprocessing
+
+
+def load_preprocessing(name_or_path: str, revision: str | None = None) -> Preprocessing:
+    """The upstream's waveform preprocessing, read from its feature extractor config.
+
+    FeatureError when that config expects another sample rate than SAMPLE_RATE; a missing
+    config gives do_normalize=False with a warning."""
+    from transformers import AutoFeatureExtractor
+
+    try:
+        extractor = _from_pretrained(AutoFeatureExtractor, name_or_path, revision, "feature extractor config")
+    except FeatureError:
+        log.warning("%s: no feature extractor config (preprocessor_config.json); assuming the waveform "
+                    "is not normalised (do_normalize=False)", name_or_path)
+        return Preprocessing(do_normalize=False)
+    rate = getattr(extractor, "sampling_rate", SAMPLE_RATE)
+    if rate != SAMPLE_RATE:
+        raise FeatureError(f"{name_or_path}: the model expects {rate} Hz audio; sier feeds {SAMPLE_RATE} Hz.")
+    return Preprocessing(do_normalize=bool(getattr(extractor, "do_normalize", False)))
 
 
 def upstream_identity(cfg: FeatureConfig) -> dict[str, Any]:
@@ -197,6 +211,12 @@ def frames_per_second(cfg: FeatureConfig) -> float:
 # ---------------------------------------------------------------- the split
 
 
+def is_stable(config) -> bool:
+    """True for "stable layer norm" models (pre-norm layers, final norm after the last layer);
+    data2vec-audio configs have no such field and are post-norm."""
+    return bool(getattr(config, "do_stable_layer_norm", False))
+
+
 def _layer_class(config, stable: bool):
     if config.model_type == "hubert":
         from transformers.models.hubert import modeling_hubert as m
@@ -210,6 +230,10 @@ def _layer_class(config, stable: bool):
         from transformers.models.wavlm import modeling_wavlm as m
 
         return m.WavLMEncoderLayerStableLayerNorm if stable else m.WavLMEncoderLayer
+    if config.model_type == "data2vec-audio":
+        from transformers.models.data2vec import modeling_data2vec_audio as m
+
+        return m.Data2VecAudioEncoderLayer
     raise FeatureError(f"model type {config.model_type!r} is not supported; use one of {', '.join(SUPPORTED_TYPES)}.")
 
 
@@ -236,7 +260,7 @@ class FrozenPrefix(nn.Module):
         "all" (every hidden state) or an int k (hidden_states[k])."""
         super().__init__()
         config = model.config
-        self.stable = bool(config.do_stable_layer_norm)
+        self.stable = is_stable(config)
         self.relative_bias = config.model_type == "wavlm"
         self.do_normalize = preprocessing.do_normalize
         self.autocast_dtype = getattr(torch, dtype)
@@ -289,7 +313,7 @@ class TrainableTop(nn.Module):
         config._attn_implementation = attn_implementation
         self.config = config
         self.first_layer = first_layer
-        self.stable = bool(config.do_stable_layer_norm)
+        self.stable = is_stable(config)
         self.relative_bias = config.model_type == "wavlm"
         layer_cls = _layer_class(config, self.stable)
         count = num_layers(config) - first_layer
