@@ -23,15 +23,15 @@ from sier.fileio import read_json, write_json
 DEMO_TRAIN: dict[str, Any] = {
     "upstream": "fbank",
     "protocol": "session",
-    "epochs": 10,
+    "epochs": 12,
     "batch_size": 16,
     "lr": 2e-3,
     "hidden_size": 64,
     "num_gru_layers": 1,
     "dropout": 0.2,
     "warmup_epochs": 1.0,
-    "restart_epochs": 9.0,
-    "early_stopping_patience": 5,
+    "restart_epochs": 11.0,
+    "early_stopping_patience": 6,
     "plateau_patience": 3,
 }
 # The enhanced model of the description, adversary on; the baseline is the plain BiGRU.

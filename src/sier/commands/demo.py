@@ -10,7 +10,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="where the corpus, cache, experiments and report go (default: experiments/demo)")
     p.add_argument("--seed", type=int, default=0, help="seeds the corpus and the training (default: 0)")
     p.add_argument("--per_speaker", type=int, default=40, help="synthetic utterances per speaker (default: 40)")
-    p.add_argument("--epochs", type=int, default=None, help="maximum epochs per fold (default: the demo's 10)")
+    p.add_argument("--epochs", type=int, default=None, help="maximum epochs per fold (default: the demo's 12)")
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming an earlier demo here")
     p.add_argument("--no_progress", dest="progress", action="store_false", help="no progress bars")
 
