@@ -258,3 +258,11 @@ def test_short_training_run_beats_chance_on_held_out_speakers(synth_root, cache_
     assert fold["ua"] >= 0.45, fold
     rows = read_metrics(exp / "metrics/fold_0.csv")
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+
+
+def test_waveform_augmentation_trains_on_cached_variants(small_manifest, cache_dir, tmp_path):
+    exp = quiet_run(tiny_config(small_manifest, cache_dir, tmp_path, folds=(0,), epochs=1,
+                                wave_augment="speed:1.1,noise:20", wave_augment_prob=0.5))
+    keys = [json.loads(p.read_text()).get("augment") for p in cache_dir.glob("*/key.json")]
+    assert {"speed:1.1", "noise:20"} <= set(keys)
+    assert (exp / "predictions" / "fold_0.csv").is_file()

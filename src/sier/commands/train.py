@@ -69,6 +69,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--early_stopping_patience", type=int, default=S, help="epochs, 0 = off (default: 10)")
     g.add_argument("--balance", choices=["weights", "sampler", "none"], default=S,
                    help="class balance: weighted loss (default), balanced sampler, or none")
+    g = p.add_argument_group("augmentation")
+    g.add_argument("--wave_augment", default=S,
+                   help="waveform variants extracted once and cached, e.g. speed:0.9,speed:1.1,noise:20,gain:-6 "
+                        "(default: none)")
+    g.add_argument("--wave_augment_prob", type=float, default=S,
+                   help="chance that a training item uses one of the variants (default: 0.5)")
     g = p.add_argument_group("hardware")
     g.add_argument("--accelerator", default=S, help="auto (default), cpu, gpu")
     g.add_argument("--devices", default=S, help="auto (default), a count, or a list such as 0,1")

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from sier.audio import SkipReport, iter_audio
 from sier.constants import FBANK_HOP_S, FBANK_N_MELS, FBANK_WIN_S, SAMPLE_RATE
 from sier.errors import FeatureError
+from sier.features.augment import WaveAugment
 from sier.features.cache import (
     FORMAT_VERSION,
     FeatureStore,
@@ -38,9 +39,11 @@ from sier.features.upstream import (
 log = logging.getLogger(__name__)
 
 
-def cache_key(cfg: FeatureConfig) -> dict[str, Any]:
+def cache_key(cfg: FeatureConfig, augment: WaveAugment | None = None) -> dict[str, Any]:
     """Everything cached features depend on, as JSON-able data (see sier.features.cache)."""
     key: dict[str, Any] = {"format": FORMAT_VERSION, **upstream_identity(cfg), "sample_rate": SAMPLE_RATE}
+    if augment is not None:
+        key["augment"] = augment.name
     if cfg.is_fbank:
         key.update(freeze_layers=0, select="fbank", dtype="float32",
                    fbank=[FBANK_N_MELS, FBANK_WIN_S, FBANK_HOP_S])
@@ -93,10 +96,11 @@ def _feature_shape(cfg: FeatureConfig, key: dict[str, Any]) -> tuple[int, int]:
 
 
 def open_store(utterances: Sequence[Any], cfg: FeatureConfig, cache_dir: str | os.PathLike,
-               report: SkipReport | None = None) -> FeatureStore:
-    """The FeatureStore of `utterances` under `cfg` (nothing computed). Utterances whose audio
-    file is missing go to `report` (or raise FeatureError when no report is given)."""
-    key = cache_key(cfg)
+               report: SkipReport | None = None, augment: WaveAugment | None = None) -> FeatureStore:
+    """The FeatureStore of `utterances` under `cfg` (and `augment`, if any; nothing computed).
+    Utterances whose audio file is missing go to `report` (or raise FeatureError when no
+    report is given)."""
+    key = cache_key(cfg, augment)
     directory = open_key_dir(cache_dir, key)
     entries = {}
     for utt in utterances:
@@ -112,15 +116,19 @@ def open_store(utterances: Sequence[Any], cfg: FeatureConfig, cache_dir: str | o
 
 def extract_features(utterances: Sequence[Any], cfg: FeatureConfig, cache_dir: str | os.PathLike,
                      progress: bool = True, rank: int = 0, world_size: int = 1,
-                     device: str | torch.device | None = None) -> FeatureStore:
+                     device: str | torch.device | None = None,
+                     augment: WaveAugment | None = None) -> FeatureStore:
     """Compute the features of `utterances` (Utterance records) that are not cached yet.
+
+    augment: a waveform transform applied before the front-end; its features are cached
+    under their own key (see sier.features.augment).
 
     Rank r handles utterances i with i % world_size == r; the other ranks' entries appear once
     they finish (synchronise before reading them). Unreadable audio is skipped and reported in
     `store.skipped`. Loads the upstream only when something is missing.
     """
     report = SkipReport()
-    store = open_store(utterances, cfg, cache_dir, report)
+    store = open_store(utterances, cfg, cache_dir, report, augment)
     mine = [u for i, u in enumerate(utterances) if i % world_size == rank and u.id in store._entries]
     todo: dict[str, list[Any]] = {}  # audio path -> its utterances whose entries are missing
     for utt in mine:
@@ -132,23 +140,27 @@ def extract_features(utterances: Sequence[Any], cfg: FeatureConfig, cache_dir: s
     device = torch.device(device) if device is not None else default_device()
     prefix, _ = build_frontend(cfg)
     prefix.to(device)
-    _extract(todo, store, prefix, progress)
+    _extract(todo, store, prefix, progress, augment)
     if report.skipped:
         log.warning("%s", report.summary())
     return store
 
 
-def _extract(todo: dict[str, list[Any]], store: FeatureStore, prefix: nn.Module, progress: bool) -> None:
+def _extract(todo: dict[str, list[Any]], store: FeatureStore, prefix: nn.Module, progress: bool,
+             augment: WaveAugment | None = None) -> None:
     from tqdm.auto import tqdm
 
     total_s = sum(float(getattr(utts[0], "duration_s", 0.0) or 0.0) for utts in todo.values())
     # tqdm shows files/s itself; the postfix adds audio seconds. Not a terminal (a log file):
     # one line every 30 s instead of one per file.
     interval = 0.1 if sys.stderr.isatty() else 30.0
-    bar = tqdm(total=len(todo), unit="file", desc="features", disable=not progress, mininterval=interval)
+    desc = f"features ({augment.name})" if augment is not None else "features"
+    bar = tqdm(total=len(todo), unit="file", desc=desc, disable=not progress, mininterval=interval)
     done_s, start = 0.0, time.perf_counter()
     try:
         for path, samples in iter_audio(todo.keys(), store.skipped):
+            if augment is not None:
+                samples = augment.apply(samples, seed_text=path)
             features = compute_features(samples, prefix).numpy()
             for utt in todo[path]:
                 write_entry(store.path(utt.id), features)

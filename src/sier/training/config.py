@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Mapping
 
-from sier.errors import TrainingError
+from sier.errors import SierError, TrainingError
 
 BALANCES = ("weights", "sampler", "none")
 MONITORS = ("val_ua", "val_wa", "val_f1", "val_loss")
@@ -76,6 +76,8 @@ class TrainConfig:
     channel_masks: int = 2  # feature-channel masks per utterance
     channel_mask_frac: float = 0.05  # maximum width of one channel mask, fraction of the feature channels
     max_train_s: float = 12.0  # training utterances longer than this are randomly cropped (0 = never)
+    wave_augment: str = ""  # cached waveform variants, e.g. "speed:0.9,speed:1.1,noise:20" (sier.features.augment)
+    wave_augment_prob: float = 0.5  # chance that a training item uses one of those variants instead of the clean audio
     # --- runtime
     seed: int = 0  # seeds Python, NumPy and torch; same seed -> same result on CPU
     deterministic: bool = True  # ask torch for deterministic algorithms (warns where none exists)
@@ -109,6 +111,14 @@ class TrainConfig:
                 problems.append(f"{name} must be > 0, got {getattr(self, name)}")
         if not 0.0 < self.plateau_factor <= 1.0:
             problems.append(f"plateau_factor must be in (0, 1], got {self.plateau_factor}")
+        if not 0.0 <= self.wave_augment_prob <= 1.0:
+            problems.append(f"wave_augment_prob must be in [0, 1], got {self.wave_augment_prob}")
+        try:
+            from sier.features.augment import parse_augments
+
+            parse_augments(self.wave_augment)
+        except SierError as exc:
+            problems.append(str(exc))
         if problems:
             raise TrainingError("invalid training config: " + "; ".join(problems))
 

@@ -211,6 +211,7 @@ def run_crossval(
         if config.strategy.startswith("ddp"):
             os.environ[EXPERIMENT_ENV] = str(exp.directory.resolve())
     print(f"experiment: {exp.directory}")
+    variants = _variant_stores(exp, fcfg)
     selected = _selected_folds(exp, config)
     top = _upstream_top(fcfg)
     started = time.monotonic()
@@ -221,13 +222,23 @@ def run_crossval(
         print(f"[fold {n + 1}/{len(selected)}] fold {fold.index}: test {','.join(fold.test_speakers)}, "
               f"val {','.join(fold.val_speakers)}, {len(fold.train)} train / {len(fold.val)} val / "
               f"{len(fold.test)} test utterances")
-        train_fold(exp, fold, store, fcfg, top, extra_callbacks)
+        train_fold(exp, fold, store, fcfg, top, extra_callbacks, variants)
         elapsed = time.monotonic() - started
         print(f"[fold {n + 1}/{len(selected)}] done; {elapsed / 60:.1f} min elapsed")
     if _distributed_rank() == 0:
         summary = summarize(exp, [f.index for f in selected])
         print(summary_table(summary))
     return exp.directory
+
+
+def _variant_stores(exp: Experiment, fcfg: Any) -> list[Any]:
+    """Feature stores of the waveform-augmented copies (`wave_augment`), extracted when missing."""
+    from sier.features import extract_features
+    from sier.features.augment import parse_augments
+
+    config = exp.config
+    return [extract_features(exp.utterances, fcfg, config.cache_dir, progress=config.progress, augment=aug)
+            for aug in parse_augments(config.wave_augment)]
 
 
 def _selected_folds(exp: Experiment, config: TrainConfig) -> list[Fold]:
@@ -255,8 +266,9 @@ def _upstream_top(fcfg) -> Any:
 
 
 def train_fold(exp: Experiment, fold: Fold, store: Any, fcfg: Any, top_template: Any,
-               extra_callbacks: Sequence[Any] = ()) -> None:
-    """Fit one fold (resuming from its last.ckpt if present), then write predictions and plots."""
+               extra_callbacks: Sequence[Any] = (), variants: Sequence[Any] = ()) -> None:
+    """Fit one fold (resuming from its last.ckpt if present), then write predictions and plots.
+    variants: stores of waveform-augmented features, drawn for training items only."""
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
@@ -267,7 +279,7 @@ def train_fold(exp: Experiment, fold: Fold, store: Any, fcfg: Any, top_template:
 
     config, k = exp.config, fold.index
     L.seed_everything(config.seed + k, workers=True, verbose=False)
-    loaders, train_set = _loaders(exp, fold, store, fcfg)
+    loaders, train_set = _loaders(exp, fold, store, fcfg, variants)
     model_cfg = _model_config(config, store, exp.classes, fold)
     top = copy.deepcopy(top_template) if top_template is not None else None
     if top is not None:
@@ -372,7 +384,8 @@ def _meta(exp: Experiment, fold: Fold, fcfg: Any, top: Any) -> dict[str, Any]:
     }
 
 
-def _loaders(exp: Experiment, fold: Fold, store: Any, fcfg: Any) -> tuple[dict[str, Any], Any]:
+def _loaders(exp: Experiment, fold: Fold, store: Any, fcfg: Any,
+             variants: Sequence[Any] = ()) -> tuple[dict[str, Any], Any]:
     """DataLoaders of train (augmented, shuffled or balanced), val and test."""
     import torch
     from torch.utils.data import DataLoader
@@ -388,9 +401,10 @@ def _loaders(exp: Experiment, fold: Fold, store: Any, fcfg: Any) -> tuple[dict[s
         channel_masks=config.channel_masks, channel_mask_width=round(config.channel_mask_frac * store.dim),
         max_frames=round(config.max_train_s * fps),
     )
+    training = dict(augment=augment, variants=variants, variant_prob=config.wave_augment_prob)
     parts = {
         name: UtteranceDataset([by_id[i] for i in ids], store, exp.classes, fold.train_speakers,
-                               augment if name == "train" else None)
+                               **(training if name == "train" else {}))
         for name, ids in (("train", fold.train), ("val", fold.val), ("test", fold.test))
     }
     train = parts["train"]

@@ -80,9 +80,15 @@ class UtteranceDataset(Dataset):
         classes: Sequence[str],
         speakers: Sequence[str] = (),
         augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        variants: Sequence[FeatureSource] = (),
+        variant_prob: float = 0.0,
     ) -> None:
+        """variants: stores of waveform-augmented copies; each item is read from one of them
+        (chosen uniformly) with probability `variant_prob`, else from `store`."""
         self.utterances = list(utterances)
         self.store = store
+        self.variants = list(variants)
+        self.variant_prob = variant_prob if self.variants else 0.0
         self.classes = tuple(classes)
         class_index = {c: i for i, c in enumerate(self.classes)}
         speaker_index = {s: i for i, s in enumerate(speakers)}
@@ -96,8 +102,14 @@ class UtteranceDataset(Dataset):
     def __len__(self) -> int:
         return len(self.utterances)
 
+    def _source(self) -> FeatureSource:
+        # draws from torch's global RNG only when there are variants, so runs without them keep their stream
+        if self.variant_prob and float(torch.rand(())) < self.variant_prob:
+            return self.variants[int(torch.randint(len(self.variants), ()))]
+        return self.store
+
     def __getitem__(self, i: int) -> dict:
-        feats = self.store.load(self.utterances[i].id).float()
+        feats = self._source().load(self.utterances[i].id).float()
         if self.augment is not None:
             feats = self.augment(feats)
         return {"features": feats, "label": self.labels[i], "speaker": self.speakers[i], "index": i}
