@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -65,6 +67,11 @@ def test_augmented_features_are_cached_under_their_own_key(synth_manifest, tmp_p
     for u in utts:
         a, b = clean.load(u.id), fast.load(u.id)
         assert abs(b.shape[0] - a.shape[0] / 1.1) <= 2  # fewer frames: the audio is shorter
+    from sier.features.cache import status
+
+    described = {Path(st.directory): st.describe() for st in status(tmp_path)}
+    assert "waveform augmented: speed:1.1" in described[Path(fast.directory)]
+    assert "augmented" not in described[Path(clean.directory)]
 
 
 def test_training_draws_the_variants(synth_manifest, tmp_path):

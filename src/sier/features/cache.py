@@ -137,7 +137,11 @@ class CacheStatus:
     partial: int = 0  # temporary files left by a killed run (never read; safe to delete)
 
     def describe(self) -> str:
-        """What the entries are, in words: upstream, frozen part and which hidden states."""
+        """What the entries are, in words: upstream, frozen part, which hidden states, augmentation."""
+        augment = f"; waveform augmented: {self.key['augment']}" if self.key.get("augment") else ""
+        return self._describe_features() + augment
+
+    def _describe_features(self) -> str:
         k = self.key
         if k.get("select") == "fbank":
             return f"fbank log-mel {k.get('fbank')} (mels, window s, hop s)"
