@@ -94,6 +94,10 @@ def test_numbers_recompute_from_the_predictions(evaluation, experiments):
         with (evaluation / "overall.csv").open(newline="", encoding="utf-8") as fh:
             pooled = next(r for r in csv.DictReader(fh) if r["model"] == name and r["scope"] == "pooled")
         assert float(pooled["ua"]) == pytest.approx(metrics["pooled"]["ua"])
+        # the speaker probe separates the fold's unseen speakers: 2 test + 2 validation (two per gender)
+        probe = data["models"][name]["probe"]
+        assert [p["n_speakers"] for p in probe["per_fold"]] == [4] * len(FOLDS)
+        assert "validation and test speakers" in probe["method"]
     mc = data["comparison"]["mcnemar"]
     assert mc["n"] == data["models"]["enhanced"]["metrics"]["pooled"]["n"]
     assert mc["both_right"] + mc["only_original_right"] + mc["only_enhanced_right"] + mc["both_wrong"] == mc["n"]

@@ -4,12 +4,13 @@ A logistic regression (on standardised embeddings) learns to tell the speakers a
 scored by stratified k-fold cross-validation. Near chance (the majority speaker's share)
 means the embedding carries little speaker information; the adversarial head aims there.
 
-The probe runs per fold: each fold's model embeds its own test speakers, whom it never
-trained on, in its own embedding space. Pooling the folds would mix spaces of different
-models, so a probe could tell speakers apart by which model embedded them. A fold with a
-single test speaker (the `speaker` protocol) has nothing to tell apart and is skipped.
-With the `session` protocol a fold's two test speakers differ in gender too, so the probe
-reads speaker and gender information together.
+The probe runs per fold: each fold's model embeds speakers it never trained on (its
+validation and test speakers, as `sier evaluate` passes them) in its own embedding space.
+Pooling the folds would mix spaces of different models, so a probe could tell speakers apart
+by which model embedded them. With the `session` protocol that is four speakers, two of each
+gender, so the probe must also tell apart speakers of the same gender (with the test
+speakers alone, two of different gender, it would read gender only). A fold with a single
+speaker has nothing to tell apart and is skipped.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def speaker_probe(
 
 def probe_by_fold(
     embeddings: Mapping[int, np.ndarray], speakers: Mapping[int, Sequence[str]],
-    n_splits: int = DEFAULT_SPLITS, seed: int = 0,
+    n_splits: int = DEFAULT_SPLITS, seed: int = 0, population: str = "test speakers",
 ) -> dict[str, Any]:
     """`speaker_probe` on each fold's test embeddings; mean accuracy and chance over the probed folds.
 
@@ -85,8 +86,8 @@ def probe_by_fold(
         result = speaker_probe(embeddings[fold], speakers[fold], n_splits, seed)
         if result is None:
             n = len(set(map(str, speakers[fold])))
-            skipped.append({"fold": int(fold), "reason": f"{n} test speaker(s) or a speaker with < 2 utterances"})
-            log.info("speaker probe: fold %s skipped (%d test speaker(s))", fold, n)
+            skipped.append({"fold": int(fold), "reason": f"{n} speaker(s) or a speaker with < 2 utterances"})
+            log.info("speaker probe: fold %s skipped (%d speaker(s))", fold, n)
             continue
         per_fold.append({"fold": int(fold), **result})
     return {
@@ -97,6 +98,6 @@ def probe_by_fold(
         "method": (
             "logistic regression on standardised embeddings, stratified "
             f"{n_splits}-fold CV (fewer when a speaker has fewer utterances), run per fold "
-            "on that fold's test speakers; chance = share of the most frequent speaker"
+            f"on that fold's {population}; chance = share of the most frequent speaker"
         ),
     }

@@ -56,6 +56,9 @@ class ModelRun:
     checkpoints: dict[int, str] = field(default_factory=dict)  # fold -> checkpoint path
     experiment_dir: str | None = None
     info: dict[str, Any] = field(default_factory=dict)  # meta worth reporting (upstream, classes, ...)
+    # fold -> (embeddings [M, E], speakers [M]) of speakers that fold's model never trained on
+    # (validation + test); the speaker probe uses them, or the test embeddings when empty
+    probe_sets: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,11 @@ def analyse(run: ModelRun, probe_splits: int = 5, seed: int = 0) -> dict[str, An
         "metrics": fold_metrics(table),
         "speakers": speaker_analysis(table),
     }
-    if run.embeddings is not None and len(run.embeddings) == len(table):
+    if run.probe_sets:
+        emb = {k: e for k, (e, _) in run.probe_sets.items()}
+        spk = {k: s for k, (_, s) in run.probe_sets.items()}
+        result["probe"] = probe_by_fold(emb, spk, probe_splits, seed, population="validation and test speakers")
+    elif run.embeddings is not None and len(run.embeddings) == len(table):
         emb = {k: run.embeddings[table.fold == k] for k in table.folds()}
         spk = {k: table.speaker[table.fold == k] for k in table.folds()}
         result["probe"] = probe_by_fold(emb, spk, probe_splits, seed)
@@ -129,7 +136,7 @@ def _figures(out: Path, runs: Sequence[ModelRun], results: dict[str, Any], max_a
     probe_rows = {n: r["probe"]["per_fold"] for n, r in models.items() if r["probe"]["per_fold"]}
     if probe_rows:
         figs["probe"] = [plots.probe_bars(probe_rows, fig_dir / "speaker_probe.png",
-                                          "speaker probe on test embeddings\n(lower = more speaker-invariant)")]
+                                          "speaker probe on embeddings of unseen speakers\n(lower = more speaker-invariant)")]
     for run in runs:
         if run.embeddings is None:
             continue

@@ -169,9 +169,10 @@ def _experiment_of(path: Path, experiments: dict[Path, Experiment]) -> Experimen
 
 def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | None, batch_size: int, device: Any,
               attention_limit: int, progress: bool
-              ) -> tuple[Predictions, np.ndarray, list[AttentionExample], Any, Experiment]:
+              ) -> tuple[Predictions, np.ndarray, list[AttentionExample], Any, Experiment, tuple[np.ndarray, np.ndarray]]:
     """Predictions, embeddings [N, E], attention examples, checkpoint and experiment of one checkpoint,
-    run on its fold's test set."""
+    run on its fold's test set; and the probe set: embeddings and speakers of the fold's test and
+    validation utterances (speakers the model never trained on)."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -212,7 +213,27 @@ def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | 
     probs_np = torch.cat(probs).numpy()
     table = make_predictions(classes, [u.id for u in kept], [u.speaker for u in kept], [u.session for u in kept],
                              [u.gender for u in kept], [u.label for u in kept], probs_np, fold=fold.index)
-    return table, torch.cat(embeddings).numpy(), examples, ckpt, exp
+    test_emb = torch.cat(embeddings).numpy()
+    val = [exp.utterances[i] for i in fold.val]
+    val_store = extract_features(val, FeatureConfig.from_dict(ckpt.meta["feature_config"]), cache, progress)
+    val_kept = [u for u in val if val_store.has(u.id)]
+    val_emb = _embed(model, UtteranceDataset(val_kept, val_store, classes), device, batch_size)
+    probe_set = (np.concatenate([test_emb, val_emb]), np.array([u.speaker for u in kept + val_kept], dtype=object))
+    return table, test_emb, examples, ckpt, exp, probe_set
+
+
+def _embed(model: Any, dataset: Any, device: Any, batch_size: int) -> np.ndarray:
+    """Pooled embeddings [N, E] of a dataset's utterances, in order."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from sier.training.data import collate
+
+    out = [np.zeros((0, model.head.cfg.embedding_dim), dtype=np.float32)]
+    with torch.inference_mode():
+        for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=collate):
+            out.append(model(batch["features"].to(device), batch["lengths"].to(device))["embedding"].float().cpu().numpy())
+    return np.concatenate(out)
 
 
 def _curves(exp: Experiment, fold: int) -> list[dict[str, float]] | None:
@@ -230,17 +251,18 @@ def evaluate_model(name: str, spec: str | os.PathLike, cache_dir: str | None = N
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     paths = resolve_checkpoints(spec)
     experiments: dict[Path, Experiment] = {}
-    tables, embeddings, attention, checkpoints, curves = [], [], [], {}, {}
+    tables, embeddings, attention, checkpoints, curves, probe_sets = [], [], [], {}, {}, {}
     info: dict[str, Any] = {}
     for n, path in enumerate(paths):
         print(f"[{name} {n + 1}/{len(paths)}] {path}")
-        table, emb, examples, ckpt, exp = _run_fold(path, experiments, cache_dir, batch_size, device,
-                                                    max_attention_examples, progress)
+        table, emb, examples, ckpt, exp, probe_set = _run_fold(path, experiments, cache_dir, batch_size, device,
+                                                               max_attention_examples, progress)
         fold = table.folds()[0]
         if fold in checkpoints:
             raise EvaluationError(f"{path}: fold {fold} is given twice ({checkpoints[fold]}); pass one checkpoint per fold.")
         tables.append(table)
         embeddings.append(emb)
+        probe_sets[fold] = probe_set
         attention += examples
         checkpoints[fold] = str(path)
         rows = _curves(exp, fold)
@@ -253,7 +275,7 @@ def evaluate_model(name: str, spec: str | os.PathLike, cache_dir: str | None = N
     attention = [ex for ex in attention if ex.fold == min(checkpoints)]  # heat maps of one fold
     return ModelRun(name, concat(tables), np.concatenate(embeddings), attention, curves, checkpoints,
                     str(next(iter(experiments))) if len(experiments) == 1 else ", ".join(map(str, experiments)),
-                    info)
+                    info, probe_sets)
 
 
 def evaluate(
