@@ -29,3 +29,33 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert out.count("finished earlier") == 2 and "[fold 1/5]" not in out
+
+
+def test_killed_demo_resumes_its_unfinished_training_run(tmp_path, monkeypatch, capsys):
+    import sier.training.crossval as crossval
+    from sier.demo import run_demo
+
+    real_train_fold = crossval.train_fold
+
+    def dies_in_enhanced_fold_1(exp, fold, *args, **kwargs):
+        if exp.config.name == "enhanced" and fold.index == 1:
+            raise RuntimeError("killed")
+        return real_train_fold(exp, fold, *args, **kwargs)
+
+    work = tmp_path / "demo"
+    monkeypatch.setattr(crossval, "train_fold", dies_in_enhanced_fold_1)
+    with pytest.raises(RuntimeError, match="killed"):
+        run_demo(work, per_speaker=8, epochs=1, progress=False)
+    started = sorted(work.glob("enhanced_*"))
+    assert len(started) == 1 and (started[0] / "predictions" / "fold_0.csv").is_file()
+    fold0 = (started[0] / "predictions" / "fold_0.csv").stat().st_mtime_ns
+
+    monkeypatch.setattr(crossval, "train_fold", real_train_fold)
+    capsys.readouterr()
+    result = run_demo(work, per_speaker=8, epochs=1, progress=False)
+    out = capsys.readouterr().out
+    assert result.experiments["enhanced"] == started[0] and sorted(work.glob("enhanced_*")) == started
+    assert "fold 0: finished earlier, skipped" in out
+    assert (started[0] / "predictions" / "fold_0.csv").stat().st_mtime_ns == fold0
+    assert all((started[0] / "predictions" / f"fold_{k}.csv").is_file() for k in range(5))
+    assert result.report.is_file()

@@ -4,8 +4,9 @@ synthesise -> manifest -> fbank features (cached) -> cross-validated baseline GR
 enhanced adversarial GRU on every session fold -> evaluation report comparing them.
 
 The demo state (which experiment directory each stage wrote) is kept in
-`<workdir>/demo.json`, so an interrupted demo resumes: a finished stage is reused, an
-unfinished training run continues from its last checkpoint.
+`<workdir>/demo.json`, so an interrupted demo resumes: a finished stage is reused, and a
+training run that was killed (found by its config in the workdir) continues from its last
+checkpoint without redoing finished folds.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sier.errors import SierError
 from sier.fileio import read_json, write_json
 
 # Sized to finish all 10 fits in under 10 minutes on 2 CPU cores (see docs/demo in README).
@@ -87,7 +89,7 @@ def run_demo(workdir: str | os.PathLike = "experiments/demo", seed: int = 0, per
             **DEMO_TRAIN, **model, "epochs": settings["epochs"], "seed": seed, "manifest": str(manifest),
             "cache_dir": str(work / "cache"), "output_dir": str(work), "name": role, "progress": progress,
         })
-        done = state.get(role)
+        done = state.get(role) or _unfinished_run(work, role, config)
         if done and (Path(done) / "summary.json").is_file() and _all_folds_done(Path(done)):
             print(f"finished earlier: {done}")
             experiments[role] = Path(done)
@@ -106,6 +108,24 @@ def run_demo(workdir: str | os.PathLike = "experiments/demo", seed: int = 0, per
     print(f"\ndemo finished in {(time.monotonic() - started) / 60:.1f} min")
     print(f"report: {report.report_path}")
     return DemoResult(work, experiments, report.report_path)
+
+
+def _unfinished_run(work: Path, role: str, config: Any) -> str | None:
+    """The newest `<role>_*` experiment in `work` made with the same config (a demo killed
+    while training it), so that it resumes instead of starting over; None if there is none."""
+    from sier.training.config import RUNTIME_FIELDS, TrainConfig, load_config_yaml
+
+    def computed(c: TrainConfig) -> dict[str, Any]:
+        return {k: v for k, v in c.to_dict().items() if k not in RUNTIME_FIELDS}
+
+    for exp in sorted(work.glob(f"{role}_*"), reverse=True):
+        try:
+            earlier = TrainConfig.from_dict(load_config_yaml(exp / "config.yaml"))
+        except (OSError, SierError):
+            continue
+        if (exp / "folds.json").is_file() and computed(earlier) == computed(config):
+            return str(exp)
+    return None
 
 
 def _all_folds_done(exp: Path) -> bool:
