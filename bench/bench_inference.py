@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,32 +34,14 @@ import torch
 
 from sier.constants import SAMPLE_RATE
 
+# The decisive checkpoint and the four kinds of audio are the inference tests' own fixtures.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from inference_fixtures import make_decisive_checkpoint, signal_of_kind  # noqa: E402
+
+# default model sizes (hidden 128, 2 GRU layers, 8 heads), no speaker head: what a user deploys
+BENCH_MODEL = dict(hidden_size=128, num_gru_layers=2, num_heads=8, num_speakers=0)
+
 RUNTIMES = ("torch", "onnx fp32", "onnx int8")
-
-
-def voice(seconds: float, f0: float, rng: np.random.Generator) -> np.ndarray:
-    """Glottal pulse train at f0 through one formant-like resonance, 5 syllables/s, float32."""
-    from scipy.signal import lfilter
-
-    n = int(seconds * SAMPLE_RATE)
-    t = np.arange(n) / SAMPLE_RATE
-    phase = np.cumsum(f0 * (1 + 0.1 * np.sin(2 * np.pi * 0.7 * t + rng.uniform(0, 6)))) / SAMPLE_RATE
-    pulses = (np.diff(np.floor(phase), prepend=0) > 0).astype(float)
-    r, th = np.exp(-np.pi * 120 / SAMPLE_RATE), 2 * np.pi * rng.uniform(500, 900) / SAMPLE_RATE
-    y = lfilter([1 - r], [1, -2 * r * np.cos(th), r * r], lfilter([1], [1, -0.97], pulses))
-    y *= np.abs(np.sin(np.pi * 5 * t)) ** 0.6
-    return (0.3 * y / (np.abs(y).max() + 1e-9) + 0.002 * rng.standard_normal(n)).astype(np.float32)
-
-
-def clip_of_kind(kind: int, seconds: float, seed: int) -> np.ndarray:
-    """0 low voice, 1 high voice, 2 noise, 3 a tone."""
-    rng = np.random.default_rng(seed)
-    if kind < 2:
-        return voice(seconds, (110, 300)[kind], rng)
-    n = int(seconds * SAMPLE_RATE)
-    if kind == 2:
-        return (0.1 * rng.standard_normal(n)).astype(np.float32)
-    return (0.2 * np.sin(2 * np.pi * rng.uniform(500, 900) * np.arange(n) / SAMPLE_RATE)).astype(np.float32)
 
 
 def save_upstream(kind: str, folder: Path, layers: int) -> tuple[str, int]:
@@ -79,38 +62,6 @@ def save_upstream(kind: str, folder: Path, layers: int) -> tuple[str, int]:
     HubertModel(cfg).eval().save_pretrained(folder)
     Wav2Vec2FeatureExtractor(do_normalize=False, return_attention_mask=False).save_pretrained(folder)
     return str(folder), cfg.hidden_size
-
-
-def make_checkpoint(path: Path, upstream: str, dim: int, per_kind: int, steps: int = 300) -> Path:
-    """An enhanced-GRU checkpoint (defaults) whose emotion head is trained to tell the four
-    clip kinds apart on the frozen pooled embeddings (body and upstream stay random)."""
-    from sier.features.config import FeatureConfig
-    from sier.inference.recognizer import Recognizer
-    from sier.models import ModelConfig, build_model, save_checkpoint
-
-    torch.manual_seed(0)
-    cfg = ModelConfig(input_dim=dim, num_classes=4, num_speakers=0, dropout=0.0)
-    meta = {"feature_config": FeatureConfig(upstream=upstream).to_dict(), "classes": ["neu", "hap", "ang", "sad"],
-            "label_map": "iemocap-4", "speakers": [], "fold": 1, "upstream_top": None}
-    save_checkpoint(path, build_model(cfg).eval(), cfg, meta)
-    rec = Recognizer.from_checkpoint(path)
-    emb, labels = [], []
-    with torch.inference_mode():
-        for kind in range(4):
-            for i in range(per_kind):
-                feats = rec.features(clip_of_kind(kind, 1.0 + 0.2 * i, seed=1000 + 10 * kind + i))
-                emb.append(rec.model(feats[None], torch.tensor([feats.shape[0]]))["embedding"])
-                labels.append(kind)
-    x, y = torch.cat(emb).clone(), torch.tensor(labels)
-    head = rec.model.head.emotion_head.train()
-    optimizer = torch.optim.Adam(head.parameters(), lr=1e-2)
-    for _ in range(steps):
-        loss = torch.nn.functional.cross_entropy(head(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    save_checkpoint(path, rec.model.head.eval(), cfg, meta)
-    return path
 
 
 def recognizers(ckpt: Path, out: Path) -> tuple[dict, str, float]:
@@ -153,7 +104,7 @@ def agreement(recs: dict, clips: int) -> tuple[dict, float]:
     """int8 and fp32 against torch on `clips` unseen clips (all four kinds, 1-2.5 s)."""
     from sier.inference.export import compare_logits
 
-    audio = [clip_of_kind(i % 4, 1.0 + 1.5 * ((i * 7) % 11) / 10, seed=5000 + i) for i in range(clips)]
+    audio = [signal_of_kind(i % 4, 1.0 + 1.5 * ((i * 7) % 11) / 10, seed=5000 + i) for i in range(clips)]
     logits = {name: np.stack([rec.logits(a) for a in audio]) for name, rec in recs.items()}
     ref = logits["torch"]
     top2 = np.sort(ref, axis=1)[:, -2:]
@@ -164,12 +115,12 @@ def agreement(recs: dict, clips: int) -> tuple[dict, float]:
 def bench_upstream(kind: str, args, tmp: Path) -> None:
     upstream, dim = save_upstream(kind, tmp / f"{kind}-upstream", args.base_layers)
     start = time.perf_counter()
-    ckpt = make_checkpoint(tmp / f"{kind}.pth", upstream, dim, per_kind=args.train_clips)
+    ckpt = make_decisive_checkpoint(tmp / f"{kind}.pth", upstream, dim, per_kind=args.train_clips, model=BENCH_MODEL)
     recs, graph, export_s = recognizers(ckpt, tmp / f"{kind}.onnx")
     params = sum(p.numel() for p in recs["torch"].frontend.parameters()) / 1e6
     print(f"\n== {kind} front-end ({params:.1f} M upstream params; {graph} graph exported; "
           f"checkpoint {time.perf_counter() - start - export_s:.0f} s, export + int8 {export_s:.0f} s)")
-    audio = np.concatenate([clip_of_kind(i % 4, 2.0, seed=900 + i) for i in range(int(np.ceil(args.seconds / 2)))])
+    audio = np.concatenate([signal_of_kind(i % 4, 2.0, seed=900 + i) for i in range(int(np.ceil(args.seconds / 2)))])
     audio = audio[: int(args.seconds * SAMPLE_RATE)]
     rows = {}
     for name, rec in recs.items():

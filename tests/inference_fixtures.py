@@ -12,16 +12,17 @@ _VOWELS = [(730, 1090, 2440), (270, 2290, 3010), (300, 870, 2240), (530, 1840, 2
 
 
 def make_checkpoint(path: str | Path, upstream: str = "fbank", input_dim: int = 80, kind: str = "enhanced",
-                    seed: int = 0, **feature_overrides) -> Path:
-    """A sier checkpoint with random weights (no training) for `upstream` ("fbank" or a folder)."""
+                    seed: int = 0, model: dict | None = None, **feature_overrides) -> Path:
+    """A sier checkpoint with random weights (no training) for `upstream` ("fbank" or a folder).
+    model: ModelConfig fields that replace the small defaults used here (e.g. the bench's sizes)."""
     import torch
 
     from sier.features.config import FeatureConfig
     from sier.models import ModelConfig, build_model, save_checkpoint
 
     torch.manual_seed(seed)
-    cfg = ModelConfig(kind=kind, input_dim=input_dim, hidden_size=16, num_heads=4, num_classes=len(CLASSES),
-                      num_speakers=3, dropout=0.0)
+    sizes = {"hidden_size": 16, "num_heads": 4, "num_speakers": 3, "dropout": 0.0, **(model or {})}
+    cfg = ModelConfig(kind=kind, input_dim=input_dim, num_classes=len(CLASSES), **sizes)
     meta = {
         "feature_config": FeatureConfig(upstream=str(upstream), **feature_overrides).to_dict(),
         "classes": CLASSES,
@@ -97,7 +98,7 @@ def signal_of_kind(kind: int, duration_s: float, seed: int = 0) -> np.ndarray:
 
 
 def make_decisive_checkpoint(path: str | Path, upstream: str, input_dim: int, per_kind: int = 4, steps: int = 300,
-                             seed: int = 0) -> Path:
+                             seed: int = 0, model: dict | None = None) -> Path:
     """A checkpoint like make_checkpoint's whose emotion head is trained (Adam, `steps` steps on
     the frozen pooled embeddings) to tell the four `signal_of_kind` kinds apart, so that its
     logits are decisive and depend on the input: argmax agreement is then a meaningful test of
@@ -109,7 +110,7 @@ def make_decisive_checkpoint(path: str | Path, upstream: str, input_dim: int, pe
     from sier.models.checkpoint import load_checkpoint
 
     path = Path(path)
-    make_checkpoint(path, upstream=upstream, input_dim=input_dim, seed=seed)
+    make_checkpoint(path, upstream=upstream, input_dim=input_dim, seed=seed, model=model)
     rec = Recognizer.from_checkpoint(path)
     embeddings, labels = [], []
     with torch.inference_mode():
