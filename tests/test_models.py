@@ -21,9 +21,11 @@ from sier.models.layers import (
     GradientReversal,
     LayerWeightedSum,
     SelfAttentionBlock,
+    bidirectional_gru,
     lengths_to_mask,
     masked_max,
     masked_mean,
+    reverse_valid,
 )
 
 D = 12
@@ -219,6 +221,41 @@ def test_layer_weighted_sum_starts_as_mean_and_learns():
     torch.testing.assert_close(lws(x), x.mean(dim=1))
     lws(x).sum().backward()
     assert lws.weights.grad is not None
+
+
+def test_reverse_valid_flips_within_each_length_and_is_its_own_inverse():
+    x = torch.arange(2 * 5, dtype=torch.float32).reshape(2, 5, 1)
+    lengths = torch.tensor([5, 3])
+    flipped = reverse_valid(x, lengths)
+    assert flipped[0, :, 0].tolist() == [4, 3, 2, 1, 0]
+    assert flipped[1, :, 0].tolist() == [7, 6, 5, 8, 9]  # padded frames 8, 9 stay put
+    torch.testing.assert_close(reverse_valid(flipped, lengths), x)
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_bidirectional_gru_equals_the_packed_gru_with_gradients(num_layers):
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    torch.manual_seed(0)
+    gru = nn.GRU(D, 6, num_layers=num_layers, batch_first=True, bidirectional=True)
+    x, lengths = batch([9, 4, 1, 7])
+    x.requires_grad_(True)
+    packed, _ = gru(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+    ref, _ = pad_packed_sequence(packed, batch_first=True, total_length=9)
+    got = bidirectional_gru(gru, x, lengths)
+    torch.testing.assert_close(got, ref, atol=1e-6, rtol=1e-5)
+    weights = torch.randn_like(ref)  # a loss that weighs every output frame differently
+    params = [x, *gru.parameters()]
+    for g_ref, g_got in zip(torch.autograd.grad((ref * weights).sum(), params),
+                            torch.autograd.grad((got * weights).sum(), params)):
+        torch.testing.assert_close(g_got, g_ref, atol=1e-5, rtol=1e-4)
+
+
+def test_attention_weights_only_in_eval_mode():
+    model = build_model(tiny())
+    x, lengths = batch([5, 3])
+    assert "attention" not in model.train()(x, lengths)
+    assert model.eval()(x, lengths)["attention"].shape == (2, 4, 5, 5)
 
 
 def test_attention_ignores_padding_keys():

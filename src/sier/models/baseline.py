@@ -10,11 +10,11 @@ from sier.errors import ModelError
 from sier.models.config import ModelConfig
 from sier.models.layers import (
     LayerWeightedSum,
+    bidirectional_gru,
     SpeakerHead,
     check_inputs,
     lengths_to_mask,
     masked_mean,
-    packed_gru,
     split_param_groups,
     zero_padding,
 )
@@ -58,7 +58,7 @@ class BaselineGRU(nn.Module):
         x = zero_padding(features, mask)
         if self.layer_sum is not None:
             x = self.layer_sum(x)  # [B, T, D]
-        h = packed_gru(self.gru, x, lengths)  # [B, T, 2H]
+        h = bidirectional_gru(self.gru, x, lengths)  # [B, T, 2H]
         embedding = masked_mean(h, mask)  # [B, 2H]
         out = {"emotion_logits": self.emotion_head(self.dropout(embedding))}
         if self.speaker_head is not None:

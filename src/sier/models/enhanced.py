@@ -27,8 +27,8 @@ class EnhancedGRU(nn.Module):
 
     Outputs, in this order: "emotion_logits" [B, C]; "speaker_logits" [B, S] when
     num_speakers > 0; "embedding" [B, 4 * hidden_size] (pooled vector fed to the
-    classifier); "attention" [B, heads, T, T] when attention is on (rows of padded query
-    frames and columns of padded key frames are 0).
+    classifier); "attention" [B, heads, T, T] when attention is on, in eval mode (rows
+    of padded query frames and columns of padded key frames are 0).
     """
 
     HEADS = ("emotion_head", "speaker_head")
@@ -68,7 +68,7 @@ class EnhancedGRU(nn.Module):
             x = block(x, lengths)
         weights = None
         if self.attention is not None:
-            x, weights = self.attention(x, mask)  # [B, T, E], [B, heads, T, T]
+            x, weights = self.attention(x, mask)  # [B, T, E], [B, heads, T, T] in eval mode
         embedding = self.pooling(x, mask)  # [B, 2E]
         out = {"emotion_logits": self.emotion_head(embedding)}
         if self.speaker_head is not None:
