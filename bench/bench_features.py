@@ -5,9 +5,9 @@ throughput as a fraction of this machine's fp32 matmul peak.
 The upstream is a random HuBERT of hubert-base size (HubertConfig() defaults, 94.4 M params)
 or `--size tiny`, written with save_pretrained to a temporary folder and loaded from there by
 the same code as `sier features` (no download). The corpus is synthetic noise. Prints figures
-and the targets of issue #3; asserts nothing. 3 to 5 minutes on 2 cores.
+and the targets of issue #3; asserts nothing. 5 to 7 minutes on 2 cores.
 
-    HF_HUB_OFFLINE=1 python bench/bench_features.py [--utterances 16] [--seconds 3] [--threads 2]
+    HF_HUB_OFFLINE=1 python bench/bench_features.py [--utterances 16] [--seconds 3] [--threads 2] [--head JSON]
 
 Timings are the best of a few repeats and the two feature sources alternate; the matmul peak
 is measured before and after and the larger value is used. On a machine shared with other
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -127,10 +128,15 @@ def throughput(prefix: nn.Module, waves: dict[str, np.ndarray], repeats: int = 2
     return seconds, flops
 
 
-def train_speedup(store, prefix, top, waves, dim: int, batch_size: int, repeats: int = 2) -> dict[str, tuple]:
+def train_speedup(store, prefix, top, waves, dim: int, batch_size: int, head: dict,
+                  repeats: int = 3) -> dict[str, tuple]:
     """(seconds, seconds getting features) of one epoch of the enhanced model (+ trainable top)
-    per feature source, best of `repeats`; the two sources alternate, so a busy spell on a
-    shared machine hits both."""
+    per feature source, best of `repeats` after one warm-up epoch each; the two sources
+    alternate, so a busy spell on a shared machine hits both.
+
+    Why a whole warm-up epoch: the first backward through the top allocates its activations
+    anew (page faults on every fresh buffer) and took up to 1.8x as long as the next ones;
+    a training run is made of the later, steady-state epochs."""
     from sier.models import ModelConfig, build_model
 
     ids = list(waves)
@@ -138,12 +144,12 @@ def train_speedup(store, prefix, top, waves, dim: int, batch_size: int, repeats:
     runs = {}
     for mode in sources:  # same start for both: a fresh head, the top as copied from the upstream
         torch.manual_seed(0)
-        head = build_model(ModelConfig(input_dim=dim, num_classes=4)).train()
+        model = build_model(ModelConfig(input_dim=dim, num_classes=4, **head)).train()
         mode_top = copy.deepcopy(top).train() if top is not None else None
-        trainable = list(head.parameters()) + (list(mode_top.parameters()) if mode_top is not None else [])
-        runs[mode] = (head, mode_top, torch.optim.AdamW(trainable, lr=1e-4))
-    head, mode_top, optimizer = runs["cache"]
-    epoch(store.load, ids[:2], head, mode_top, optimizer, batch_size)  # warm-up (the prefix is warm already)
+        trainable = list(model.parameters()) + (list(mode_top.parameters()) if mode_top is not None else [])
+        runs[mode] = (model, mode_top, torch.optim.AdamW(trainable, lr=1e-4))
+    for mode, get in sources.items():
+        epoch(get, ids, *runs[mode][:2], runs[mode][2], batch_size)  # warm-up
     results: dict[str, list] = {mode: [] for mode in sources}
     for _ in range(repeats):
         for mode, get in sources.items():
@@ -158,13 +164,16 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=16, help="as sier train's default")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--size", choices=["base", "tiny"], default="base")
+    parser.add_argument("--head", type=json.loads, default={},
+                        help='ModelConfig fields of the enhanced model, as JSON (default: the defaults), '
+                             'e.g. \'{"num_gru_layers": 1, "attention_dropout": 0}\'')
     args = parser.parse_args()
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars would interleave with the figures
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; enhanced model {args.head or 'defaults'}")
     peak = matmul_peak()
     summary = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -190,7 +199,7 @@ def main() -> None:
                 print(f"  upstream alone: {seconds:.2f} s, real-time factor {seconds / audio_s:.3f}, "
                       f"{flops / audio_s / 1e9:.1f} GFLOP per audio-s, {rate / 1e9:.1f} GFLOP/s "
                       f"= {100 * rate / peak:.0f}% of the fp32 matmul peak ({peak / 1e9:.1f} GFLOP/s)")
-            times = train_speedup(store, prefix, top, waves, store.dim, args.batch_size)
+            times = train_speedup(store, prefix, top, waves, store.dim, args.batch_size, args.head)
             (cache_s, read_s), (fly_s, upstream_s) = times["cache"], times["on the fly"]
             ratio = fly_s / cache_s
             summary["frozen" if freeze == total_layers else "half"] = ratio

@@ -85,6 +85,27 @@ def test_top_is_padding_correct(model_type):
     assert torch.all(out[1, b.shape[0]:] == 0)
 
 
+def test_top_dropouts_follow_the_finetune_recipe_or_the_upstream_config():
+    from sier.features.upstream import TOP_DROPOUTS
+    from sier.training.config import UPSTREAM_DROPOUTS
+
+    assert sorted(UPSTREAM_DROPOUTS) == sorted(TOP_DROPOUTS)
+    model = tiny_model("hubert", L, hidden_dropout=0.2, attention_dropout=0.3, activation_dropout=0.4)
+    cfg = FeatureConfig(upstream="tiny", freeze_layers=1)
+    _, tuned = split_upstream(model, cfg, Preprocessing(False))
+    _, kept = split_upstream(model, cfg, Preprocessing(False), top_dropouts="pretrained")
+
+    def drops(top):
+        layer = top.layers[0]
+        return (layer.dropout.p, layer.attention.dropout, layer.feed_forward.intermediate_dropout.p)
+
+    assert drops(tuned) == (0.0, 0.0, 0.1)
+    assert drops(kept) == (0.2, 0.3, 0.4)
+    assert drops(build_top(tuned.spec())) == (0.0, 0.0, 0.1)  # a checkpoint rebuilds the same top
+    with pytest.raises(FeatureError, match="unknown upstream dropouts"):
+        split_upstream(model, cfg, Preprocessing(False), top_dropouts="none")
+
+
 def test_build_top_from_spec_roundtrip():
     model = tiny_model("wavlm", L)
     _, top = split_upstream(model, FeatureConfig(upstream="tiny", freeze_layers=1), Preprocessing(False))

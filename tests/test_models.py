@@ -33,6 +33,7 @@ D = 12
 
 def tiny(**overrides) -> ModelConfig:
     base = dict(input_dim=D, hidden_size=8, num_heads=4, speaker_hidden=8, dropout=0.1)
+    overrides.setdefault("attention_dropout", overrides.get("dropout", base["dropout"]))
     return ModelConfig(**{**base, **overrides})
 
 
@@ -75,6 +76,7 @@ def test_config_defaults_are_valid_and_json_round_trip():
         (dict(hidden_size=10, num_heads=8), "divisible by num_heads"),
         (dict(pooling="max"), "pooling"),
         (dict(dropout=1.0), "dropout"),
+        (dict(attention_dropout=-0.1), "attention_dropout"),
         (dict(num_classes=1), "num_classes"),
         (dict(num_speakers=1), "num_speakers"),
         (dict(input_layers=0), "input_layers"),
@@ -251,6 +253,17 @@ def test_bidirectional_gru_equals_the_packed_gru_with_gradients(num_layers):
         torch.testing.assert_close(g_got, g_ref, atol=1e-5, rtol=1e-4)
 
 
+def test_attention_dropout_acts_on_the_probabilities_in_training_only():
+    torch.manual_seed(0)
+    block = SelfAttentionBlock(16, num_heads=4, dropout=0.0, attention_dropout=0.5)
+    x, mask = torch.randn(2, 10, 16), torch.ones(2, 10, dtype=torch.bool)
+    assert not torch.allclose(block.train()(x, mask)[0], block(x, mask)[0])  # a new drop each call
+    torch.testing.assert_close(block.eval()(x, mask)[0], block(x, mask)[0])
+    plain = SelfAttentionBlock(16, num_heads=4, dropout=0.0, attention_dropout=0.0)
+    plain.load_state_dict(block.state_dict())
+    torch.testing.assert_close(plain.train()(x, mask)[0], block.eval()(x, mask)[0])  # 0: no drop
+
+
 def test_attention_weights_only_in_eval_mode():
     model = build_model(tiny())
     x, lengths = batch([5, 3])
@@ -260,7 +273,7 @@ def test_attention_weights_only_in_eval_mode():
 
 def test_attention_ignores_padding_keys():
     torch.manual_seed(0)
-    block = SelfAttentionBlock(16, num_heads=4, dropout=0.0).eval()
+    block = SelfAttentionBlock(16, num_heads=4, dropout=0.0, attention_dropout=0.0).eval()
     lengths = torch.tensor([10, 6, 1])
     mask = lengths_to_mask(lengths, 10)
     x = torch.randn(3, 10, 16)

@@ -352,6 +352,8 @@ def test_config_coerces_yaml_types_and_rejects_bad_values():
         TrainConfig(epochs=0)
     with pytest.raises(TrainingError, match="monitor"):
         TrainConfig(monitor="val_acc")
+    with pytest.raises(TrainingError, match="upstream_dropout"):
+        TrainConfig(upstream_dropout="none")
     with pytest.raises(TrainingError, match="must be int"):
         TrainConfig(batch_size="16")
     assert TrainConfig().override(lr=2).lr == 2.0

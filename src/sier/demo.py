@@ -31,6 +31,7 @@ DEMO_TRAIN: dict[str, Any] = {
     "hidden_size": 64,
     "num_gru_layers": 1,
     "dropout": 0.2,
+    "attention_dropout": 0.2,
     "warmup_epochs": 1.0,
     "restart_epochs": 11.0,
     "early_stopping_patience": 6,

@@ -45,6 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="GRU hidden size per direction (default: 128)")
     g.add_argument("--num_gru_layers", type=int, default=S, help="stacked GRU layers (default: 2)")
     g.add_argument("--dropout", type=float, default=S, help="default: 0.3")
+    g.add_argument("--attention_dropout", type=float, default=S,
+                   help="dropout on the attention probabilities (default: 0.3; 0 trains faster on CPU)")
     _bool_pair(g, "adain", "use AdaIN (default)", "ablation: no AdaIN")
     g.add_argument("--adain_style_rank", type=int, default=S,
                    help="rank of the AdaIN affine predicted from the utterance statistics; 0 = fixed affine (default: 0)")
@@ -60,6 +62,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--epochs", type=int, default=S, help="maximum epochs per fold (default: 50)")
     g.add_argument("--batch_size", type=int, default=S, help="default: 16")
     g.add_argument("--lr", type=float, default=S, help="base learning rate (default: 1e-4)")
+    g.add_argument("--upstream_dropout", choices=["finetune", "pretrained"], default=S,
+                   help="dropouts of the fine-tuned upstream layers: the HuBERT fine-tuning recipe (hidden 0, attention 0, activation 0.1) or the upstream config's own (default: finetune)")
     g.add_argument("--weight_decay", type=float, default=S, help="AdamW weight decay (default: 0.01)")
     g.add_argument("--warmup_epochs", type=float, default=S, help="linear warm-up (default: 1)")
     g.add_argument("--restart_epochs", type=float, default=S, help="first cosine cycle, epochs (default: 10)")

@@ -32,6 +32,14 @@ log = logging.getLogger(__name__)
 
 SUPPORTED_TYPES = ("hubert", "wav2vec2", "wavlm", "data2vec-audio")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json")
+# Dropouts of the fine-tuned top layers. "finetune" is the HuBERT / wav2vec 2.0 fine-tuning
+# recipe (fairseq examples/hubert/config/finetune: dropout 0, attention 0, activation 0.1);
+# "pretrained" keeps the values of the upstream's config, which are its pre-training ones.
+# Attention dropout above 0 also makes SDPA on CPU materialise every [B, H, T, T] map.
+TOP_DROPOUTS: dict[str, dict[str, float]] = {
+    "finetune": {"hidden_dropout": 0.0, "attention_dropout": 0.0, "activation_dropout": 0.1},
+    "pretrained": {},
+}
 
 
 @dataclass(frozen=True)
@@ -327,10 +335,13 @@ class TrainableTop(nn.Module):
         self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if self.stable else None
 
     @classmethod
-    def from_upstream(cls, model: nn.Module, freeze_layers: int) -> "TrainableTop":
-        """A top holding copies of `model`'s layers freeze_layers+1..L (and its final norm)."""
-        top = cls(model.config.__class__.from_dict(model.config.to_dict()), freeze_layers,
-                  model.config._attn_implementation or "sdpa")
+    def from_upstream(cls, model: nn.Module, freeze_layers: int, dropouts: str = "finetune") -> "TrainableTop":
+        """A top holding copies of `model`'s layers freeze_layers+1..L (and its final norm),
+        with the dropouts of TOP_DROPOUTS[dropouts] (kept in its config, so in `spec()`)."""
+        if dropouts not in TOP_DROPOUTS:
+            raise FeatureError(f"unknown upstream dropouts {dropouts!r}; use one of {sorted(TOP_DROPOUTS)}.")
+        config = model.config.__class__.from_dict({**model.config.to_dict(), **TOP_DROPOUTS[dropouts]})
+        top = cls(config, freeze_layers, model.config._attn_implementation or "sdpa")
         source = model.encoder.layers
         for i, layer in enumerate(top.layers):
             missing, unexpected = layer.load_state_dict(source[freeze_layers + i].state_dict(), strict=False)
@@ -378,10 +389,11 @@ def build_top(spec: dict[str, Any]) -> TrainableTop:
     return TrainableTop(config, int(spec["first_layer"]), spec.get("attn_implementation") or "sdpa")
 
 
-def split_upstream(model: nn.Module, cfg: FeatureConfig,
-                   preprocessing: Preprocessing | None = None) -> tuple[FrozenPrefix, TrainableTop | None]:
+def split_upstream(model: nn.Module, cfg: FeatureConfig, preprocessing: Preprocessing | None = None,
+                   top_dropouts: str = "finetune") -> tuple[FrozenPrefix, TrainableTop | None]:
     """Split `model` at cfg.freeze_layers: the frozen prefix (shares `model`'s modules) and a
-    trainable top (a copy of the remaining layers), or None when the whole upstream is frozen.
+    trainable top (a copy of the remaining layers, dropouts from TOP_DROPOUTS[top_dropouts]),
+    or None when the whole upstream is frozen.
 
     `preprocessing` defaults to the one `load_upstream` attached to the model."""
     preprocessing = preprocessing or getattr(model, "sier_preprocessing", None)
@@ -394,5 +406,5 @@ def split_upstream(model: nn.Module, cfg: FeatureConfig,
     else:
         output = "all" if cfg.layer_weighted else ("last" if cfg.layer is None else cfg.layer)
     prefix = FrozenPrefix(model, n, output, preprocessing, cfg.dtype)
-    top = TrainableTop.from_upstream(model, n) if n < num_layers(model.config) else None
+    top = TrainableTop.from_upstream(model, n, top_dropouts) if n < num_layers(model.config) else None
     return prefix, top

@@ -34,7 +34,8 @@ class ModelConfig:
     num_classes: int = 4  # emotion classes C (label map size)
     hidden_size: int = 128  # GRU hidden size per direction; enhanced model width is 2 * hidden_size
     num_gru_layers: int = 2  # stacked bidirectional GRU layers
-    dropout: float = 0.3  # dropout probability used throughout (GRU outputs, attention, heads)
+    dropout: float = 0.3  # dropout probability used throughout (projection, GRU outputs, attention output, heads)
+    attention_dropout: float = 0.3  # enhanced: dropout on the attention probabilities (0: SDPA's fused kernel, faster)
     adain: bool = True  # enhanced: instance-normalise each utterance over valid frames, then a learned affine
     adain_style_rank: int = 0  # enhanced: >0: AdaIN affine predicted from the removed statistics (rank); 0 = learned fixed affine
     attention: bool = True  # enhanced: multi-head self-attention block after the GRU stack
@@ -56,8 +57,9 @@ class ModelConfig:
             problems.append(f"adain_style_rank must be >= 0, got {self.adain_style_rank}")
         if self.num_classes < 2:
             problems.append(f"num_classes must be >= 2, got {self.num_classes}")
-        if not 0.0 <= self.dropout < 1.0:
-            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("dropout", "attention_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                problems.append(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.pooling not in POOLINGS:
             problems.append(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
         if self.num_speakers == 1 or self.num_speakers < 0:

@@ -217,10 +217,14 @@ class SelfAttentionBlock(nn.Module):
     computed explicitly from the same q, k (detached: they are for inspection, e.g. heat
     maps; attention dropout is not applied to them), in eval mode only: training never
     reads them, and they cost a tenth of a training step.
+    `dropout` applies to the block's output; `attention_dropout` to the attention
+    probabilities. Any attention_dropout above 0 makes SDPA on CPU fall back from its fused
+    kernel to materialising [B, H, T, T] probabilities and their dropout mask, about 40 % of
+    this block's training step; 0 is the fast choice, 0.3 the default (see ModelConfig).
     x [B, T, E], mask bool [B, T] -> (y [B, T, E], weights [B, H, T, T] or None in training).
     """
 
-    def __init__(self, dim: int, num_heads: int, dropout: float) -> None:
+    def __init__(self, dim: int, num_heads: int, dropout: float, attention_dropout: float) -> None:
         super().__init__()
         if dim % num_heads:
             raise ModelError(f"attention width {dim} is not divisible by num_heads={num_heads}")
@@ -228,7 +232,7 @@ class SelfAttentionBlock(nn.Module):
         self.head_dim = dim // num_heads
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
-        self.dropout = dropout
+        self.attention_dropout = attention_dropout
         self.out_dropout = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(dim)
 
@@ -239,7 +243,7 @@ class SelfAttentionBlock(nn.Module):
             for t in self.qkv(x).chunk(3, dim=-1)
         )
         ctx = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask[:, None, None, :], dropout_p=self.dropout if self.training else 0.0
+            q, k, v, attn_mask=mask[:, None, None, :], dropout_p=self.attention_dropout if self.training else 0.0
         )
         ctx = ctx.transpose(1, 2).reshape(batch, -1, self.num_heads * self.head_dim)
         y = self.norm(x + self.out_dropout(self.out(ctx)))

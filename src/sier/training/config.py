@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from sier.errors import SierError, TrainingError
 
 BALANCES = ("weights", "sampler", "none")
+UPSTREAM_DROPOUTS = ("finetune", "pretrained")  # the keys of sier.features.upstream.TOP_DROPOUTS
 MONITORS = ("val_ua", "val_wa", "val_f1", "val_loss")
 # Fields that may differ when resuming: where and how the run executes, not what it computes.
 RUNTIME_FIELDS = ("folds", "devices", "accelerator", "strategy", "num_nodes", "num_workers", "progress", "log_interval")
@@ -43,6 +44,7 @@ class TrainConfig:
     hidden_size: int = 128  # GRU hidden size per direction (the original --hidden_layer)
     num_gru_layers: int = 2  # stacked bidirectional GRU layers
     dropout: float = 0.3  # dropout probability throughout the model
+    attention_dropout: float = 0.3  # enhanced: dropout on the attention probabilities (the output keeps `dropout`)
     adain: bool = True  # enhanced: per-utterance instance normalisation + affine (AdaIN)
     adain_style_rank: int = 0  # enhanced: >0: AdaIN affine predicted from the removed statistics (rank); 0 = fixed affine
     attention: bool = True  # enhanced: multi-head self-attention block
@@ -59,6 +61,7 @@ class TrainConfig:
     lr: float = 1e-4  # base learning rate (model body); heads and upstream top are scaled
     head_lr_scale: float = 2.0  # classifier heads train at lr * this
     upstream_lr_scale: float = 0.1  # trainable upstream top layers train at lr * this
+    upstream_dropout: str = "finetune"  # dropouts of the trainable top: "finetune" (HuBERT recipe) or "pretrained"
     weight_decay: float = 0.01  # AdamW decoupled weight decay
     warmup_epochs: float = 1.0  # linear warm-up length, in epochs (may be fractional)
     restart_epochs: float = 10.0  # first cosine cycle length after warm-up, in epochs; 0 = no annealing
@@ -101,6 +104,8 @@ class TrainConfig:
             problems.append(f"model must be 'baseline' or 'enhanced', got {self.model!r}")
         if self.balance not in BALANCES:
             problems.append(f"balance must be one of {BALANCES}, got {self.balance!r}")
+        if self.upstream_dropout not in UPSTREAM_DROPOUTS:
+            problems.append(f"upstream_dropout must be one of {UPSTREAM_DROPOUTS}, got {self.upstream_dropout!r}")
         if self.monitor not in MONITORS:
             problems.append(f"monitor must be one of {MONITORS}, got {self.monitor!r}")
         for name in ("epochs", "batch_size", "num_nodes", "log_interval"):

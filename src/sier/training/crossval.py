@@ -213,7 +213,7 @@ def run_crossval(
     print(f"experiment: {exp.directory}")
     variants = _variant_stores(exp, fcfg)
     selected = _selected_folds(exp, config)
-    top = _upstream_top(fcfg)
+    top = _upstream_top(fcfg, config.upstream_dropout)
     started = time.monotonic()
     for n, fold in enumerate(selected):
         if predictions_path(exp.directory, fold.index).is_file():
@@ -251,14 +251,14 @@ def _selected_folds(exp: Experiment, config: TrainConfig) -> list[Fold]:
     return [known[k] for k in sorted(set(config.folds))]
 
 
-def _upstream_top(fcfg) -> Any:
+def _upstream_top(fcfg, dropouts: str) -> Any:
     """A TrainableTop initialised from the upstream when freeze_layers < L, else None."""
     if fcfg.is_fbank or fcfg.freeze_layers is None:
         return None
     from sier.features import load_upstream, split_upstream
 
     model, _ = load_upstream(fcfg.upstream, fcfg.revision)
-    _, top = split_upstream(model, fcfg)
+    _, top = split_upstream(model, fcfg, top_dropouts=dropouts)
     return top
 
 
@@ -364,6 +364,7 @@ def _model_config(config: TrainConfig, store: Any, classes: Sequence[str], fold:
     return ModelConfig(
         kind=config.model, input_dim=int(store.dim), input_layers=int(store.num_layers), num_classes=len(classes),
         hidden_size=config.hidden_size, num_gru_layers=config.num_gru_layers, dropout=config.dropout,
+        attention_dropout=config.attention_dropout,
         adain=config.adain, adain_style_rank=config.adain_style_rank, attention=config.attention,
         num_heads=config.num_heads, residual=config.residual,
         pooling=config.pooling, num_speakers=len(fold.train_speakers) if config.speaker_adversarial else 0,
