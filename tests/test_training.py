@@ -19,7 +19,14 @@ from sier.errors import TrainingError
 from sier.models import ModelConfig, build_model
 from sier.models.pipeline import SERModel
 from sier.training.config import TrainConfig, load_config_yaml, save_config_yaml
-from sier.training.data import FeatureAugment, UtteranceDataset, balanced_sampler, class_weights, collate
+from sier.training.data import (
+    FeatureAugment,
+    UtteranceDataset,
+    balanced_sampler,
+    class_weights,
+    collate,
+    run_model,
+)
 from sier.training.module import BestModelSaver, EpochRecorder, SERModule, optimizer_groups
 from sier.training.schedules import WarmupCosineRestarts, adversary_alpha, warmup_cosine_factor
 
@@ -192,6 +199,24 @@ def test_dataset_indexes_only_training_speakers():
     with pytest.raises(TrainingError, match="labels"):
         UtteranceDataset(utts, Store(), ("neu", "hap"))
 
+
+
+def test_run_model_batches_in_order_without_gradients():
+    utts = [Utterance(f"u{i}", f"u{i}.wav", "A", 1, "F", "neu", 1.0, "t") for i in range(5)]
+
+    class Store:
+        def load(self, utt_id):
+            return torch.full((int(utt_id[1:]) + 1, 2), float(utt_id[1:]), dtype=torch.float16)
+
+    seen = []
+
+    def model(features, lengths):
+        seen.append(torch.is_inference_mode_enabled())
+        return {"last": features[torch.arange(len(lengths)), lengths - 1, 0]}
+
+    outs = list(run_model(model, UtteranceDataset(utts, Store(), ("neu",)), batch_size=2))
+    assert [len(b["lengths"]) for b, _ in outs] == [2, 2, 1] and all(seen)
+    assert torch.cat([o["last"] for _, o in outs]).tolist() == [0, 1, 2, 3, 4]
 
 # ------------------------------------------------------------------ class balance, augmentation
 

@@ -174,11 +174,10 @@ def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | 
     run on its fold's test set; and the probe set: embeddings and speakers of the fold's test and
     validation utterances (speakers the model never trained on)."""
     import torch
-    from torch.utils.data import DataLoader
 
     from sier.features import FeatureConfig, extract_features
     from sier.models.pipeline import load_ser_model
-    from sier.training.data import UtteranceDataset, collate
+    from sier.training.data import UtteranceDataset, run_model
 
     model, ckpt = load_ser_model(path)  # CheckpointError names the file when it is not ours
     exp = _experiment_of(path, experiments)
@@ -196,20 +195,18 @@ def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | 
     wanted = set(_attention_ids(kept, classes, attention_limit))
     model.to(device)
     probs, embeddings, examples = [], [], []
-    with torch.inference_mode():
-        for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=collate):
-            out = model(batch["features"].to(device), batch["lengths"].to(device))
-            p = out["emotion_logits"].float().softmax(-1).cpu()
-            probs.append(p)
-            embeddings.append(out["embedding"].float().cpu())
-            if "attention" not in out:
-                continue
-            for b, i in enumerate(batch["index"].tolist()):
-                utt = kept[i]
-                if utt.id in wanted:
-                    n = int(batch["lengths"][b])
-                    examples.append(AttentionExample(utt.id, fold.index, utt.label, classes[int(p[b].argmax())],
-                                                     utt.path, out["attention"][b, :, :n, :n].float().cpu().numpy()))
+    for batch, out in run_model(model, dataset, batch_size, device):
+        p = out["emotion_logits"].float().softmax(-1).cpu()
+        probs.append(p)
+        embeddings.append(out["embedding"].float().cpu())
+        if "attention" not in out:
+            continue
+        for b, i in enumerate(batch["index"].tolist()):
+            utt = kept[i]
+            if utt.id in wanted:
+                n = int(batch["lengths"][b])
+                examples.append(AttentionExample(utt.id, fold.index, utt.label, classes[int(p[b].argmax())],
+                                                 utt.path, out["attention"][b, :, :n, :n].float().cpu().numpy()))
     probs_np = torch.cat(probs).numpy()
     table = make_predictions(classes, [u.id for u in kept], [u.speaker for u in kept], [u.session for u in kept],
                              [u.gender for u in kept], [u.label for u in kept], probs_np, fold=fold.index)
@@ -224,15 +221,10 @@ def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | 
 
 def _embed(model: Any, dataset: Any, device: Any, batch_size: int) -> np.ndarray:
     """Pooled embeddings [N, E] of a dataset's utterances, in order."""
-    import torch
-    from torch.utils.data import DataLoader
-
-    from sier.training.data import collate
+    from sier.training.data import run_model
 
     out = [np.zeros((0, model.head.cfg.embedding_dim), dtype=np.float32)]
-    with torch.inference_mode():
-        for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=collate):
-            out.append(model(batch["features"].to(device), batch["lengths"].to(device))["embedding"].float().cpu().numpy())
+    out += [o["embedding"].float().cpu().numpy() for _, o in run_model(model, dataset, batch_size, device)]
     return np.concatenate(out)
 
 

@@ -427,21 +427,17 @@ def _loaders(exp: Experiment, fold: Fold, store: Any, fcfg: Any,
 def write_predictions(exp: Experiment, fold: Fold, store: Any, test_set: Any, config: TrainConfig) -> None:
     """predictions/fold_<k>.csv from the best checkpoint: id, speaker, session, gender, label, pred, prob_*."""
     import torch
-    from torch.utils.data import DataLoader
 
     from sier.models.pipeline import load_ser_model
-    from sier.training.data import collate
+    from sier.training.data import run_model
 
     model, ckpt = load_ser_model(best_model_path(exp.directory, fold.index))
     classes = ckpt.meta["classes"]
     device = torch.device("cuda" if torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")
                           else "cpu")
     model.to(device)
-    probs = []
-    with torch.inference_mode():
-        for batch in DataLoader(test_set, batch_size=config.batch_size, collate_fn=collate):
-            out = model(batch["features"].to(device), batch["lengths"].to(device))
-            probs.append(out["emotion_logits"].float().softmax(-1).cpu())
+    probs = [out["emotion_logits"].float().softmax(-1).cpu()
+             for _, out in run_model(model, test_set, config.batch_size, device)]
     probs_t = torch.cat(probs) if probs else torch.zeros(0, len(classes))
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import torch
-from torch.utils.data import Dataset, WeightedRandomSampler
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from sier.corpora.records import Utterance
 from sier.errors import TrainingError
@@ -134,6 +134,16 @@ def collate(items: Sequence[dict]) -> dict:
         "speakers": torch.stack([torch.as_tensor(it["speaker"]) for it in items]),
         "index": torch.tensor([it["index"] for it in items], dtype=torch.long),
     }
+
+
+def run_model(model: torch.nn.Module, dataset: Dataset, batch_size: int,
+              device: Any = "cpu") -> Iterator[tuple[dict, dict[str, torch.Tensor]]]:
+    """(batch, model outputs) over `dataset` in order, batched by `collate`, in inference mode.
+    Shared by training's test predictions and by evaluation."""
+    for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=collate):
+        with torch.inference_mode():  # per batch: the caller's code between batches runs outside it
+            out = model(batch["features"].to(device), batch["lengths"].to(device))
+        yield batch, out
 
 
 def class_weights(counts: Sequence[int]) -> torch.Tensor:
