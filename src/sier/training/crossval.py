@@ -275,7 +275,7 @@ def train_fold(exp: Experiment, fold: Fold, store: Any, fcfg: Any, top_template:
     from sier.models import build_model
     from sier.models.pipeline import SERModel
     from sier.training.data import class_weights
-    from sier.training.module import BestModelSaver, EpochRecorder, SERModule
+    from sier.training.module import BestModelSaver, EpochRecorder, RngState, SERModule
 
     config, k = exp.config, fold.index
     L.seed_everything(config.seed + k, workers=True, verbose=False)
@@ -302,6 +302,7 @@ def train_fold(exp: Experiment, fold: Fold, store: Any, fcfg: Any, top_template:
         BestModelSaver(save_best, config.monitor, mode),
         ModelCheckpoint(dirpath=last_ckpt_path(exp.directory, k).parent, filename="last", monitor=None,
                         save_top_k=1, enable_version_counter=False),
+        RngState(loaders["train"].generator, getattr(loaders["train"].sampler, "generator", None)),
         *extra_callbacks,
     ]
     if config.early_stopping_patience > 0:

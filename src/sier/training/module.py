@@ -10,10 +10,12 @@ the speaker loss's gradient while the speaker head itself learns at full weight.
 from __future__ import annotations
 
 import math
+import random
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -199,6 +201,42 @@ class BestModelSaver(L.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.best = state_dict.get("best")
+
+
+class RngState(L.Callback):
+    """Saves the random state with every Lightning checkpoint and restores it on resume:
+    torch's, NumPy's and Python's global generators and the given ones (the training
+    DataLoader's shuffle, a sampler's). Without it a resumed fold restarted from the fold
+    seed and drew other batches, masks and dropout than a run that never stopped.
+    Plain lists and tensors only, so the checkpoint loads with weights_only=True."""
+
+    def __init__(self, *generators: torch.Generator | None) -> None:
+        unique = {id(g): g for g in generators if g is not None}  # a shuffling loader's sampler shares its generator
+        self.generators = list(unique.values())
+
+    def state_dict(self) -> dict[str, Any]:
+        kind, keys, pos, has_gauss, gauss = np.random.get_state()
+        version, internal, gauss_next = random.getstate()
+        return {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(gauss)],
+            "python": [version, list(internal), gauss_next],
+            "generators": [g.get_state() for g in self.generators],
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if not state_dict:
+            return  # a checkpoint from before this callback: nothing to restore
+        torch.set_rng_state(state_dict["torch"])
+        if state_dict["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])
+        kind, keys, pos, has_gauss, gauss = state_dict["numpy"]
+        np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
+        version, internal, gauss_next = state_dict["python"]
+        random.setstate((version, tuple(internal), gauss_next))
+        for generator, state in zip(self.generators, state_dict["generators"], strict=True):
+            generator.set_state(state)
 
 
 def write_metrics_csv(path: Path, rows: Sequence[dict[str, float]]) -> None:
