@@ -63,7 +63,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch_size", type=int, default=S, help="default: 16")
     g.add_argument("--lr", type=float, default=S, help="base learning rate (default: 1e-4)")
     g.add_argument("--upstream_dropout", choices=["finetune", "pretrained"], default=S,
-                   help="dropouts of the fine-tuned upstream layers: the HuBERT fine-tuning recipe (hidden 0, attention 0, activation 0.1) or the upstream config's own (default: finetune)")
+                   help="dropouts of the fine-tuned upstream layers: the HuBERT fine-tuning recipe "
+                        "(hidden 0, attention 0, activation 0.1) or the upstream config's own (default: finetune)")
     g.add_argument("--weight_decay", type=float, default=S, help="AdamW weight decay (default: 0.01)")
     g.add_argument("--warmup_epochs", type=float, default=S, help="linear warm-up (default: 1)")
     g.add_argument("--restart_epochs", type=float, default=S, help="first cosine cycle, epochs (default: 10)")

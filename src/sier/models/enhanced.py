@@ -45,7 +45,9 @@ class EnhancedGRU(nn.Module):
         self.gru_blocks = nn.ModuleList(
             GRUBlock(dim, cfg.dropout, cfg.residual) for _ in range(cfg.num_gru_layers)
         )
-        self.attention = SelfAttentionBlock(dim, cfg.num_heads, cfg.dropout, cfg.attention_dropout) if cfg.attention else None
+        self.attention = (
+            SelfAttentionBlock(dim, cfg.num_heads, cfg.dropout, cfg.attention_dropout) if cfg.attention else None
+        )
         self.pooling = DualPooling(dim, cfg.pooling)
         self.emotion_head = ClassifierHead(cfg.embedding_dim, cfg.hidden_size, cfg.num_classes, cfg.dropout)
         self.speaker_head = (

@@ -174,7 +174,8 @@ def bidirectional_gru(gru: nn.GRU, x: Tensor, lengths: Tensor) -> Tensor:
             x = F.dropout(x, gru.dropout, gru.training)
         outputs = []
         for suffix, reverse in (("", False), ("_reverse", True)):
-            weights = [getattr(gru, f"{name}_l{layer}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            weights = [getattr(gru, f"{name}_l{layer}{suffix}") for name in names]
             seq = reverse_valid(x, lengths) if reverse else x
             out = torch.gru(seq, h0, weights, True, 1, 0.0, gru.training, False, True)[0]
             outputs.append(reverse_valid(out, lengths) if reverse else out)

@@ -211,7 +211,7 @@ class RngState(L.Callback):
     Plain lists and tensors only, so the checkpoint loads with weights_only=True."""
 
     def __init__(self, *generators: torch.Generator | None) -> None:
-        unique = {id(g): g for g in generators if g is not None}  # a shuffling loader's sampler shares its generator
+        unique = {id(g): g for g in generators if g is not None}  # a shuffling loader shares it with its sampler
         self.generators = list(unique.values())
 
     def state_dict(self) -> dict[str, Any]:
