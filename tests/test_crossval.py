@@ -238,6 +238,9 @@ def test_train_enhanced_script_accepts_the_original_flags(small_manifest, tmp_pa
     assert config.speaker_adversarial and config.adversarial_weight == 0.1 and config.hidden_size == 8
     ckpt = load_checkpoint(exp / "models/best_model_fold_0.pth")
     assert ckpt.meta["upstream_top"]["first_layer"] == 6 and ckpt.has_upstream_top()
+    top_config = ckpt.meta["upstream_top"]["config"]  # the tiny upstream has every dropout at 0
+    assert (top_config["hidden_dropout"], top_config["attention_dropout"], top_config["activation_dropout"]) \
+        == (0.0, 0.0, 0.1)  # --upstream_dropout finetune, the default
     assert ckpt.model_config.input_dim == 64
     assert len(read_predictions(exp / "predictions/fold_0.csv")) == PER_SPEAKER * 2
 
