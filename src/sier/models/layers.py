@@ -217,7 +217,7 @@ class SelfAttentionBlock(nn.Module):
     ONNX with dynamic lengths (nn.MultiheadAttention does not). The returned weights are
     computed explicitly from the same q, k (detached: they are for inspection, e.g. heat
     maps; attention dropout is not applied to them), in eval mode only: training never
-    reads them, and they cost a tenth of a training step.
+    reads them, and they cost a tenth of this block's training time.
     `dropout` applies to the block's output; `attention_dropout` to the attention
     probabilities. Any attention_dropout above 0 makes SDPA on CPU fall back from its fused
     kernel to materialising [B, H, T, T] probabilities and their dropout mask, about 40 % of
