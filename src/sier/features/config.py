@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
+from sier.configs import from_mapping
 from sier.errors import FeatureError
 
 FBANK = "fbank"  # the `upstream` value that selects the weight-free log-mel front-end
@@ -42,8 +43,4 @@ class FeatureConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "FeatureConfig":
         """Rebuild from `to_dict()` output; unknown keys are an error (they mean a newer sier)."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise FeatureError(f"unknown feature config keys {sorted(unknown)}; is this from a newer sier?")
-        return cls(**dict(data))
+        return from_mapping(cls, data, FeatureError, "feature config", "is this from a newer sier?")

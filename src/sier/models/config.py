@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
+from sier.configs import from_mapping
 from sier.errors import ModelError
 
 MODEL_KINDS = ("baseline", "enhanced")
@@ -105,10 +106,5 @@ class ModelConfig:
         Raises ModelError on unknown keys (a typo or a config from another version is
         never ignored silently) and on invalid values.
         """
-        if not isinstance(data, Mapping):
-            raise ModelError(f"model config must be a mapping, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ModelError(f"unknown model config key(s) {unknown}; known keys are {sorted(known)}")
-        return cls(**dict(data))
+        known = sorted(f.name for f in fields(cls))
+        return from_mapping(cls, data, ModelError, "model config", f"known keys are {known}")

@@ -12,6 +12,7 @@ import os
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Mapping
 
+from sier.configs import from_mapping
 from sier.errors import SierError, TrainingError
 
 BALANCES = ("weights", "sampler", "none")
@@ -163,13 +164,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
         """Build from a mapping of field names; unknown keys raise TrainingError."""
-        if not isinstance(data, Mapping):
-            raise TrainingError(f"a training config must be a mapping of field names, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise TrainingError(f"unknown training config key(s) {unknown}; see `sier train --help`")
-        return cls(**dict(data))
+        return from_mapping(cls, data, TrainingError, "training config", "see `sier train --help`")
 
     def override(self, **changes: Any) -> TrainConfig:
         """A copy with `changes` applied (validated again)."""
