@@ -7,8 +7,10 @@ import time
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from sier.constants import SAMPLE_RATE
+from sier.dropout import Dropout
 from sier.errors import FeatureError
 from sier.features import (
     FbankFrontend,
@@ -102,6 +104,9 @@ def test_top_dropouts_follow_the_finetune_recipe_or_the_upstream_config():
     assert drops(tuned) == (0.0, 0.0, 0.1)
     assert drops(kept) == (0.2, 0.3, 0.4)
     assert drops(build_top(tuned.spec())) == (0.0, 0.0, 0.1)  # a checkpoint rebuilds the same top
+    # the top's dropout modules draw sier's cheaper CPU mask (same p)
+    assert all(type(m) is Dropout for m in kept.modules() if isinstance(m, nn.Dropout))
+    assert isinstance(kept.layers[0].feed_forward.intermediate_dropout, Dropout)
     with pytest.raises(FeatureError, match="unknown upstream dropouts"):
         split_upstream(model, cfg, Preprocessing(False), top_dropouts="none")
 

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from sier.errors import ModelError
 from sier.models.config import ModelConfig
+from sier.dropout import Dropout
 from sier.models.layers import (
     AdaIN,
     ClassifierHead,
@@ -41,7 +42,7 @@ class EnhancedGRU(nn.Module):
         dim = cfg.model_dim
         self.layer_sum = LayerWeightedSum(cfg.input_layers) if cfg.input_layers > 1 else None
         self.adain = AdaIN(cfg.input_dim, style_rank=cfg.adain_style_rank) if cfg.adain else None
-        self.projection = nn.Sequential(nn.Linear(cfg.input_dim, dim), nn.GELU(), nn.Dropout(cfg.dropout))
+        self.projection = nn.Sequential(nn.Linear(cfg.input_dim, dim), nn.GELU(), Dropout(cfg.dropout))
         self.gru_blocks = nn.ModuleList(
             GRUBlock(dim, cfg.dropout, cfg.residual) for _ in range(cfg.num_gru_layers)
         )

@@ -1,0 +1,57 @@
+"""Dropout that is cheap on CPU.
+
+torch's CPU dropout draws its mask with `bernoulli_`, about 11 ns per element here (2-core
+AMD EPYC, torch 2.13): 65 ms for the [16, 8, 180, 180] attention probabilities of one
+training step, a tenth of the enhanced model's whole step. This draws 64 random bits per
+four elements with `randint` and compares 16-bit slices against a threshold: about 4x
+faster, same generator (so seeding and resume work as before), and the drop probability
+is p rounded to a multiple of 1/65536 (0.3 becomes 0.3000031). Other devices keep torch's
+fused dropout.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+_LEVELS = 1 << 16  # one mask element per 16 random bits
+
+
+def keep_mask(shape: torch.Size | tuple[int, ...], p: float, device: torch.device | str = "cpu") -> Tensor:
+    """Bool tensor of `shape`, each element True with probability 1 - round(p * 65536) / 65536."""
+    count = 1
+    for size in shape:
+        count *= size
+    words = torch.randint(-(1 << 63), (1 << 63) - 1, ((count + 3) // 4,), dtype=torch.int64, device=device)
+    bits = words.view(torch.int16)[:count]  # uniform over [-32768, 32767]
+    threshold = round(p * _LEVELS) - _LEVELS // 2
+    return (bits >= threshold).view(shape)
+
+
+def dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    """As F.dropout(x, p, training), with a cheaper mask on CPU."""
+    if not training or p == 0.0:
+        return x
+    if x.device.type != "cpu" or p >= 1.0:
+        return F.dropout(x, p, training)
+    return x.masked_fill(~keep_mask(x.shape, p, x.device), 0.0) * (1.0 / (1.0 - p))
+
+
+class Dropout(nn.Dropout):
+    """nn.Dropout with the cheaper CPU mask of `dropout` (same `p`; no parameters or state)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return dropout(x, self.p, self.training)
+
+
+def use_fast_dropout(module: nn.Module) -> int:
+    """Swap every plain nn.Dropout inside `module` for `Dropout` with the same p (e.g. in a
+    transformers upstream's trainable layers); returns how many were swapped."""
+    swapped = 0
+    for parent in module.modules():
+        for name, child in parent.named_children():
+            if type(child) is nn.Dropout:
+                setattr(parent, name, Dropout(child.p))
+                swapped += 1
+    return swapped
