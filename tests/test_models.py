@@ -253,6 +253,46 @@ def test_bidirectional_gru_equals_the_packed_gru_with_gradients(num_layers):
         torch.testing.assert_close(g_got, g_ref, atol=1e-5, rtol=1e-4)
 
 
+def test_cpu_recurrence_is_torch_gru_in_float64_values_and_gradients(monkeypatch):
+    """Training on CPU runs sier's own two-direction recurrence; it must be torch.gru's function."""
+    import sier.models.layers as layers
+
+    torch.manual_seed(0)
+    gru = nn.GRU(5, 3, num_layers=2, batch_first=True, bidirectional=True).double()
+    x = torch.randn(4, 11, 5, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([11, 1, 6, 10])
+    weights = torch.randn(4, 11, 6, dtype=torch.float64)
+    params = [x, *gru.parameters()]
+    assert layers.use_recurrence(x)
+    got = bidirectional_gru(gru, x, lengths)
+    got_grads = torch.autograd.grad((got * weights).sum(), params)
+    monkeypatch.setattr(layers, "use_recurrence", lambda x: False)
+    ref = bidirectional_gru(gru, x, lengths)
+    ref_grads = torch.autograd.grad((ref * weights).sum(), params)
+    torch.testing.assert_close(got, ref, atol=1e-12, rtol=1e-10)
+    for g_got, g_ref in zip(got_grads, ref_grads):
+        torch.testing.assert_close(g_got, g_ref, atol=1e-12, rtol=1e-10)
+
+
+def test_cpu_recurrence_backward_passes_gradcheck():
+    from sier.models.recurrence import BiGRURecurrence
+
+    torch.manual_seed(0)
+    gi = torch.randn(5, 2, 9, 2, dtype=torch.float64, requires_grad=True)  # T=5, H=3, B=2
+    w_hh = torch.randn(2, 9, 3, dtype=torch.float64, requires_grad=True)
+    b_hh = torch.randn(2, 9, 1, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(BiGRURecurrence.apply, (gi, w_hh, b_hh))
+
+
+def test_recurrence_only_where_it_pays():
+    from sier.models.layers import use_recurrence
+
+    x = torch.zeros(1, 2, 3)
+    assert use_recurrence(x)
+    with torch.no_grad():
+        assert not use_recurrence(x)  # inference and exports: torch.gru
+
+
 def test_attention_dropout_acts_on_the_probabilities_in_training_only():
     torch.manual_seed(0)
     block = SelfAttentionBlock(16, num_heads=4, dropout=0.0, attention_dropout=0.5)
