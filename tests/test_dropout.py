@@ -100,3 +100,14 @@ def test_dropped_attention_drops_probabilities_not_values():
     # each output is (kept probabilities) * 2 = (number kept) / 3
     torch.testing.assert_close(out * 3, (out * 3).round())
     assert abs(out.mean().item() - 1.0) < 0.05
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_dropout_rate_holds_in_other_float_types(dtype):
+    torch.manual_seed(0)
+    x = torch.ones(100_000, dtype=dtype)
+    y = dropout(x, 0.3, True)
+    assert y.dtype == dtype
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.005
+    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 1 / 0.7))

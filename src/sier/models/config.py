@@ -36,7 +36,7 @@ class ModelConfig:
     hidden_size: int = 128  # GRU hidden size per direction; enhanced model width is 2 * hidden_size
     num_gru_layers: int = 2  # stacked bidirectional GRU layers
     dropout: float = 0.3  # dropout probability used throughout (projection, GRU outputs, attention output, heads)
-    attention_dropout: float = 0.3  # enhanced: dropout on the attention probabilities (0: SDPA's fused kernel, faster)
+    attention_dropout: float = 0.3  # enhanced: dropout on the attention probabilities (0: PyTorch's fused attention kernel, faster)
     adain: bool = True  # enhanced: instance-normalise each utterance over valid frames, then a learned affine
     adain_style_rank: int = 0  # enhanced: >0: AdaIN affine predicted from the removed statistics (rank); 0 = learned fixed affine
     attention: bool = True  # enhanced: multi-head self-attention block after the GRU stack
