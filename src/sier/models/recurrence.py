@@ -37,7 +37,6 @@ class BiGRURecurrence(torch.autograd.Function):
         # themselves (only the n part of W_hh h is needed again, in backward)
         gh = gi.new_empty(steps, dirs, gates, batch)
         n = gi.new_empty(steps, dirs, hidden, batch)
-        diff = gi.new_empty(dirs, hidden, batch)
         gi_rz, gi_n = gi[:, :, : 2 * hidden].unbind(0), gi[:, :, 2 * hidden :].unbind(0)
         gh_all, rz = gh.unbind(0), gh[:, :, : 2 * hidden].unbind(0)
         r, z, gh_n = (gh[:, :, i * hidden : (i + 1) * hidden].unbind(0) for i in range(3))
@@ -48,8 +47,7 @@ class BiGRURecurrence(torch.autograd.Function):
             torch.baddbmm(bias, w_hh, h, out=gh_all[t])
             rz[t].add_(gi_rz[t]).sigmoid_()
             torch.addcmul(gi_n[t], r[t], gh_n[t], out=ns[t]).tanh_()
-            torch.sub(h, ns[t], out=diff)
-            h = torch.addcmul(ns[t], z[t], diff, out=outs[t])  # h' = n + z (h - n)
+            h = torch.lerp(ns[t], h, z[t], out=outs[t])  # h' = n + z (h - n)
         ctx.save_for_backward(w_hh, out, gh, n)
         return out
 
