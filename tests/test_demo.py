@@ -30,6 +30,16 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count("finished earlier") == 2 and "[fold 1/5]" not in out
 
+    # --fresh trains again, in new experiment directories, even though finished ones exist
+    before = {role: sorted(work.glob(f"{role}_*")) for role in ("original", "enhanced")}
+    assert main([*args, "--fresh"]) == 0
+    out = capsys.readouterr().out
+    assert "finished earlier" not in out
+    state = json.loads((work / "demo.json").read_text())
+    for role in ("original", "enhanced"):
+        assert len(sorted(work.glob(f"{role}_*"))) == len(before[role]) + 1
+        assert (work / state[role].split("/")[-1]) not in before[role]
+
 
 def test_killed_demo_resumes_its_unfinished_training_run(tmp_path, monkeypatch, capsys):
     import sier.training.crossval as crossval

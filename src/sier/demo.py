@@ -90,7 +90,7 @@ def run_demo(workdir: str | os.PathLike = "experiments/demo", seed: int = 0, per
             **DEMO_TRAIN, **model, "epochs": settings["epochs"], "seed": seed, "manifest": str(manifest),
             "cache_dir": str(work / "cache"), "output_dir": str(work), "name": role, "progress": progress,
         })
-        done = state.get(role) or _unfinished_run(work, role, config)
+        done = state.get(role) or (None if fresh else _unfinished_run(work, role, config))
         if done and (Path(done) / "summary.json").is_file() and _all_folds_done(Path(done)):
             print(f"finished earlier: {done}")
             experiments[role] = Path(done)
