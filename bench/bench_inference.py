@@ -64,18 +64,20 @@ def save_upstream(kind: str, folder: Path, layers: int) -> tuple[str, int]:
     return str(folder), cfg.hidden_size
 
 
-def recognizers(ckpt: Path, out: Path) -> tuple[dict, str, float]:
-    """{runtime: Recognizer}, the exported graph kind, and the export + quantise time in s."""
+def recognizers(ckpt: Path, out: Path) -> tuple[dict, dict, str, float]:
+    """{runtime: Recognizer}, {ONNX runtime: graph path}, the exported graph kind, and the
+    export + quantise time in s."""
     from sier.inference.export import export_model
     from sier.inference.recognizer import Recognizer
 
     start = time.perf_counter()
     result = export_model(ckpt, out, whole=True, quantize="int8", check=False)
     export_s = time.perf_counter() - start
+    paths = {"onnx fp32": Path(result.onnx_path), "onnx int8": Path(result.int8_path)}
     recs = {"torch": Recognizer.from_checkpoint(ckpt)}
-    for name, path in (("onnx fp32", result.onnx_path), ("onnx int8", result.int8_path)):
+    for name, path in paths.items():
         recs[name] = Recognizer.from_checkpoint(ckpt, "onnx", path)
-    return recs, result.kind, export_s
+    return recs, paths, result.kind, export_s
 
 
 def stream_figures(rec, audio: np.ndarray, window_s: float, hop_s: float) -> dict[str, float]:
@@ -125,11 +127,59 @@ def agreement(recs: dict, clips: int) -> tuple[dict, float]:
     return {name: compare_logits(ref, logits[name]) for name in ("onnx fp32", "onnx int8")}, margin
 
 
+def op_times(path: Path, audio: np.ndarray, threads: int, runs: int = 3) -> dict[str, float]:
+    """Milliseconds per run by ONNX op type (onnxruntime's profiler) over `runs` runs of one
+    window, after a warm-up run whose events are left out."""
+    import collections
+    import json
+
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.log_severity_level = 3
+    opts.enable_profiling = True
+    opts.profile_file_prefix = str(path.with_suffix(""))
+    session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: audio[None].astype(np.float32)}
+    for _ in range(1 + runs):
+        session.run(None, feed)
+    events = json.loads(Path(session.end_profiling()).read_text())
+    starts = sorted(e["ts"] for e in events if e.get("name") == "model_run")
+    totals: collections.Counter = collections.Counter()
+    for event in events:
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time") and event["ts"] >= starts[1]:
+            totals[event["args"]["op_name"]] += event["dur"] / 1000
+    return {op: ms / runs for op, ms in totals.items()}
+
+
+def int8_breakdown(paths: dict[str, Path], audio: np.ndarray, threads: int, rounds: int = 3) -> None:
+    """Where int8 gains and where it cannot: the matrix products against the convolutions,
+    which stay fp32 (quantising them cost agreement, see docs/inference.md). The two graphs
+    take turns for `rounds` rounds of 3 runs; per graph the round with the least total counts."""
+    best: dict[str, dict[str, float]] = {}
+    for _ in range(rounds):
+        for name, path in paths.items():
+            times = op_times(path, audio, threads)
+            if name not in best or sum(times.values()) < sum(best[name].values()):
+                best[name] = times
+    fp32, int8 = best["onnx fp32"], best["onnx int8"]
+    products = ("MatMul", "FusedMatMul", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "MatMulInteger",
+                "DynamicQuantizeLinear", "Gemm")
+    mm32, mm8 = (sum(t.get(op, 0.0) for op in products) for t in (fp32, int8))
+    conv32, conv8 = fp32.get("Conv", 0.0), int8.get("Conv", 0.0)
+    total32, total8 = sum(fp32.values()), sum(int8.values())
+    print(f"onnxruntime profile of one {audio.size / SAMPLE_RATE:g} s window (ms per run): fp32 {total32:.0f} "
+          f"(matrix products {mm32:.0f}, Conv {conv32:.0f}), int8 {total8:.0f} (products {mm8:.0f}, Conv {conv8:.0f}); "
+          f"products int8 / fp32 {mm32 / max(mm8, 1e-9):.2f}x; whole graph {total32 / total8:.2f}x, "
+          f"and {(total32 - conv32) / max(total8 - conv8, 1e-9):.2f}x if the fp32 convolutions took no time")
+
+
 def bench_upstream(kind: str, args, tmp: Path) -> None:
     upstream, dim = save_upstream(kind, tmp / f"{kind}-upstream", args.base_layers)
     start = time.perf_counter()
     ckpt = make_decisive_checkpoint(tmp / f"{kind}.pth", upstream, dim, per_kind=args.train_clips, model=BENCH_MODEL)
-    recs, graph, export_s = recognizers(ckpt, tmp / f"{kind}.onnx")
+    recs, paths, graph, export_s = recognizers(ckpt, tmp / f"{kind}.onnx")
     params = sum(p.numel() for p in recs["torch"].frontend.parameters()) / 1e6
     print(f"\n== {kind} front-end ({params:.1f} M upstream params; {graph} graph exported; "
           f"checkpoint {time.perf_counter() - start - export_s:.0f} s, export + int8 {export_s:.0f} s)")
@@ -143,6 +193,8 @@ def bench_upstream(kind: str, args, tmp: Path) -> None:
     print(f"speed-up per stream step: onnx fp32 / torch {t['mean_ms'] / f['mean_ms']:.2f}x, "
           f"int8 / onnx fp32 {f['mean_ms'] / q['mean_ms']:.2f}x, int8 / torch {t['mean_ms'] / q['mean_ms']:.2f}x; "
           f"whole file: int8 / onnx fp32 {f['file_rtf'] / q['file_rtf']:.2f}x")
+    if graph == "whole":
+        int8_breakdown(paths, audio[: int(args.window_s * SAMPLE_RATE)], torch.get_num_threads())
     parity, margin = agreement(recs, args.clips)
     for name, p in parity.items():
         print(f"{name} vs torch on {args.clips} clips (median top-2 logit margin {margin:.1f}): {p.summary()}")
