@@ -284,6 +284,19 @@ def test_cpu_recurrence_backward_passes_gradcheck():
     assert torch.autograd.gradcheck(BiGRURecurrence.apply, (gi, w_hh, b_hh))
 
 
+def test_cpu_recurrence_trains_under_bf16_autocast():
+    torch.manual_seed(0)
+    model = build_model(tiny(dropout=0.0)).train()
+    x, lengths = batch([9, 5, 2])
+    ref = model(x, lengths)["emotion_logits"]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = model(x, lengths)["emotion_logits"]
+    got.float().sum().backward()
+    grad = model.gru_blocks[0].gru.weight_hh_l0.grad
+    assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
+    torch.testing.assert_close(got.float(), ref, atol=0.1, rtol=0.1)
+
+
 def test_recurrence_only_where_it_pays():
     from sier.models.layers import use_recurrence
 

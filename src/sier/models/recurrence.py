@@ -29,6 +29,7 @@ class BiGRURecurrence(torch.autograd.Function):
     torch's order (r, z, n); w_hh [2, 3H, H]; b_hh [2, 3H, 1] -> h [T, 2, H, B], h_0 = 0."""
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.float32)  # bf16 autocast: runs in fp32
     def forward(ctx, gi: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:  # type: ignore[override]
         steps, dirs, gates, batch = gi.shape
         hidden = gates // 3
@@ -52,6 +53,7 @@ class BiGRURecurrence(torch.autograd.Function):
         return out
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cpu")
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor, Tensor, Tensor]:  # type: ignore[override]
         w_hh, out, gh, n = ctx.saved_tensors
         steps, dirs, hidden, batch = out.shape
