@@ -25,8 +25,8 @@ import torch
 from torch import Tensor, nn
 
 from sier.constants import SAMPLE_RATE
-from sier.errors import FeatureError
 from sier.dropout import use_fast_dropout
+from sier.errors import FeatureError
 from sier.features.config import FeatureConfig
 
 log = logging.getLogger(__name__)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from sier.dropout import Dropout
 from sier.errors import ModelError
 from sier.models.config import ModelConfig
-from sier.dropout import Dropout
 from sier.models.layers import (
     AdaIN,
     ClassifierHead,

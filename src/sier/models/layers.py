@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sier.dropout import Dropout, dropout
 from sier.errors import ModelError
 from sier.models.recurrence import bigru_layer
-from sier.dropout import Dropout, dropout
 
 
 def lengths_to_mask(lengths: Tensor, max_len: int) -> Tensor:
@@ -174,7 +174,8 @@ def bidirectional_gru(gru: nn.GRU, x: Tensor, lengths: Tensor) -> Tensor:
     comes after every valid frame), and the backward direction runs over each sequence
     reversed within its own length, so it starts at that sequence's last valid frame.
     Training on CPU runs both directions in one recurrence with its own backward
-    (`sier.models.recurrence`, ~1.5x faster); elsewhere each direction is a `torch.gru`.
+    (`sier.models.recurrence`; the training step ~1.4x faster); elsewhere each direction is a
+    `torch.gru`.
     """
     if not (gru.bidirectional and gru.batch_first and gru.bias):
         raise ModelError("bidirectional_gru needs nn.GRU(bidirectional=True, batch_first=True, bias=True)")
