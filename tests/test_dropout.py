@@ -9,15 +9,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sier.dropout import Dropout, dropout, keep_mask, use_fast_dropout
+from sier.dropout import Dropout, dropout, use_fast_dropout
 from sier.models.layers import dropped_attention, lengths_to_mask
 
 
 @pytest.mark.parametrize("p", [0.1, 0.3, 0.5, 0.9])
-def test_keep_mask_keeps_one_minus_p_in_every_16_bit_slot(p):
+def test_dropout_keeps_one_minus_p_in_every_16_bit_slot(p):
     torch.manual_seed(0)
     count = 400_000
-    keep = keep_mask((count,), p).float()
+    keep = (dropout(torch.ones(count), p, True) != 0).float()
     expected = 1 - round(p * 65536) / 65536
     assert abs(expected - (1 - p)) < 1e-5
     # each of the four 16-bit slices of a 64-bit draw on its own: a biased top bit would show here
@@ -26,11 +26,11 @@ def test_keep_mask_keeps_one_minus_p_in_every_16_bit_slot(p):
     assert torch.all((per_slot - expected).abs() < 5 * sigma), per_slot
 
 
-def test_keep_mask_shape_and_odd_sizes():
-    assert keep_mask((3, 5, 7), 0.5).shape == (3, 5, 7)
-    assert keep_mask((1,), 0.5).dtype == torch.bool
-    assert keep_mask((0, 4), 0.5).shape == (0, 4)
-    assert keep_mask((1000,), 0.0).all()
+def test_dropout_shapes_and_odd_sizes():
+    assert dropout(torch.ones(3, 5, 7), 0.5, True).shape == (3, 5, 7)
+    assert dropout(torch.ones(1), 0.5, True).dtype == torch.float32
+    assert dropout(torch.ones(0, 4), 0.5, True).shape == (0, 4)
+    assert torch.all(dropout(torch.ones(1000), 1e-9, True) != 0)  # p rounds to 0: nothing dropped
 
 
 def test_dropout_zeroes_or_rescales_and_keeps_the_mean():
