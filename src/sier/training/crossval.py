@@ -157,7 +157,9 @@ def open_experiment(directory: str | os.PathLike, overrides: dict[str, Any] | No
     exp = Path(directory)
     if not (exp / "config.yaml").is_file() or not (exp / "folds.json").is_file():
         raise TrainingError(f"{exp}: not a sier experiment directory (config.yaml / folds.json missing).")
-    config = TrainConfig.from_dict(load_config_yaml(exp / "config.yaml"))
+    data = load_config_yaml(exp / "config.yaml")
+    data.setdefault("length_buckets", False)  # written before length batching: continue as it ran
+    config = TrainConfig.from_dict(data)
     overrides = dict(overrides or {})
     changed = sorted(k for k, v in overrides.items() if k not in RUNTIME_FIELDS and getattr(config, k) != v)
     if changed:
@@ -279,15 +281,8 @@ def train_fold(exp: Experiment, fold: Fold, store: Any, fcfg: Any, top_template:
 
     config, k = exp.config, fold.index
     L.seed_everything(config.seed + k, workers=True, verbose=False)
-    loaders, train_set = _loaders(exp, fold, store, fcfg, variants)
     model_cfg = _model_config(config, store, exp.classes, fold)
     top = copy.deepcopy(top_template) if top_template is not None else None
-    if top is not None:
-        top.train()
-    model = SERModel(build_model(model_cfg), top)
-    weight = class_weights(train_set.class_counts()) if config.balance == "weights" else None
-    module = SERModule(model, config, len(exp.classes), weight)
-    mode = "min" if config.monitor == "val_loss" else "max"
     meta = _meta(exp, fold, fcfg, top)
 
     def save_best(pl_module: SERModule, best: dict) -> None:
@@ -297,18 +292,30 @@ def train_fold(exp: Experiment, fold: Fold, store: Any, fcfg: Any, top_template:
         save_checkpoint(best_model_path(exp.directory, k), m.head, model_cfg, {**meta, "best": best},
                         upstream_top=m.upstream_top)
 
+    mode = "min" if config.monitor == "val_loss" else "max"
+    rng_state = RngState()  # given the loaders' generators below
     callbacks = [
         EpochRecorder(metrics_path(exp.directory, k)),
         BestModelSaver(save_best, config.monitor, mode),
         ModelCheckpoint(dirpath=last_ckpt_path(exp.directory, k).parent, filename="last", monitor=None,
                         save_top_k=1, enable_version_counter=False),
-        RngState(loaders["train"].generator, getattr(loaders["train"].sampler, "generator", None)),
+        rng_state,
         *extra_callbacks,
     ]
     if config.early_stopping_patience > 0:
         callbacks.insert(2, EarlyStopping(monitor=config.monitor, mode=mode, patience=config.early_stopping_patience))
     with _quiet_lightning():
         trainer = _trainer(config, callbacks, last_ckpt_path(exp.directory, k).parent)
+    # Under DDP, Lightning puts a distributed sampler into the loaders, which a batch
+    # sampler of ours would not keep: there the batches stay plain shuffled ones.
+    loaders, train_set, generators = _loaders(exp, fold, store, fcfg, variants,
+                                              by_length=config.length_buckets and trainer.world_size == 1)
+    rng_state.track(*generators)
+    if top is not None:
+        top.train()
+    model = SERModel(build_model(model_cfg), top)
+    weight = class_weights(train_set.class_counts()) if config.balance == "weights" else None
+    module = SERModule(model, config, len(exp.classes), weight)
     ckpt = last_ckpt_path(exp.directory, k)
     if ckpt.is_file():
         print(f"  resuming fold {k} from {ckpt}")
@@ -386,13 +393,17 @@ def _meta(exp: Experiment, fold: Fold, fcfg: Any, top: Any) -> dict[str, Any]:
     }
 
 
-def _loaders(exp: Experiment, fold: Fold, store: Any, fcfg: Any,
-             variants: Sequence[Any] = ()) -> tuple[dict[str, Any], Any]:
-    """DataLoaders of train (augmented, shuffled or balanced), val and test."""
+def _loaders(exp: Experiment, fold: Fold, store: Any, fcfg: Any, variants: Sequence[Any] = (),
+             by_length: bool = False) -> tuple[dict[str, Any], Any, list[Any]]:
+    """DataLoaders of train (augmented, shuffled or balanced), val and test, the training
+    set, and the generators that draw the training batches (for RngState).
+    by_length: training batches of similar length (LengthBatchSampler), validation batches
+    in order of length."""
     import torch
-    from torch.utils.data import DataLoader
+    from torch.utils.data import DataLoader, RandomSampler
 
     from sier.features import frames_per_second
+    from sier.training.batching import LengthBatchSampler, length_sorted_batches
     from sier.training.data import FeatureAugment, UtteranceDataset, balanced_sampler, collate
 
     config = exp.config
@@ -410,16 +421,28 @@ def _loaders(exp: Experiment, fold: Fold, store: Any, fcfg: Any,
         for name, ids in (("train", fold.train), ("val", fold.val), ("test", fold.test))
     }
     train = parts["train"]
+    shuffle = torch.Generator().manual_seed(config.seed + fold.index)
     sampler = balanced_sampler(train.labels, len(exp.classes), config.seed + fold.index) \
         if config.balance == "sampler" else None
     common = dict(collate_fn=collate, num_workers=config.num_workers, persistent_workers=config.num_workers > 0)
+    if by_length:
+        crop = config.max_train_s or float("inf")
+        lengths = [min(u.duration_s, crop) for u in train.utterances]
+        batches = LengthBatchSampler(sampler or RandomSampler(train, generator=shuffle), lengths,
+                                     config.batch_size, shuffle)
+        train_loader = DataLoader(train, batch_sampler=batches, generator=shuffle, **common)
+        val_batches = length_sorted_batches([u.duration_s for u in parts["val"].utterances], config.batch_size)
+        val_loader = DataLoader(parts["val"], batch_sampler=val_batches, **common)
+    else:
+        train_loader = DataLoader(train, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
+                                  generator=shuffle, **common)
+        val_loader = DataLoader(parts["val"], batch_size=config.batch_size, **common)
     loaders = {
-        "train": DataLoader(train, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
-                            generator=torch.Generator().manual_seed(config.seed + fold.index), **common),
-        "val": DataLoader(parts["val"], batch_size=config.batch_size, **common),
+        "train": train_loader,
+        "val": val_loader,
         "test": DataLoader(parts["test"], batch_size=config.batch_size, **common),
     }
-    return loaders, train
+    return loaders, train, [shuffle, sampler.generator if sampler is not None else None]
 
 
 # ------------------------------------------------------------------ outputs

@@ -211,8 +211,14 @@ class RngState(L.Callback):
     Plain lists and tensors only, so the checkpoint loads with weights_only=True."""
 
     def __init__(self, *generators: torch.Generator | None) -> None:
-        unique = {id(g): g for g in generators if g is not None}  # a shuffling loader shares it with its sampler
-        self.generators = list(unique.values())
+        self.generators: list[torch.Generator] = []
+        self.track(*generators)
+
+    def track(self, *generators: torch.Generator | None) -> None:
+        """Add generators to save and restore (each once; None is skipped)."""
+        for g in generators:  # a shuffling loader shares its generator with its sampler
+            if g is not None and all(g is not known for known in self.generators):
+                self.generators.append(g)
 
     def state_dict(self) -> dict[str, Any]:
         kind, keys, pos, has_gauss, gauss = np.random.get_state()
