@@ -1,11 +1,10 @@
 """Length batching: every utterance once per epoch, far less padding than random batches,
 random and reproducible batch order, any base sampler; evaluation batches in length order;
-the training loaders and the resume rule of an older experiment."""
+the flag."""
 
 from __future__ import annotations
 
 import torch
-import yaml
 from torch.utils.data import RandomSampler, WeightedRandomSampler
 
 from sier.training.batching import LengthBatchSampler, length_sorted_batches
@@ -92,24 +91,11 @@ def test_rng_state_tracks_each_generator_once():
     assert state.generators == [a, b]
 
 
-def test_length_buckets_default_on_and_a_flag_turns_them_off():
+def test_length_buckets_are_opt_in_with_a_flag():
     from sier.cli import build_parser
     from sier.commands.train import resolve
 
-    assert TrainConfig().length_buckets
-    args = build_parser().parse_args(["train", "--corpus_root", "x", "--no_length_buckets"])
-    assert resolve(args)[0].length_buckets is False
-
-
-def test_an_experiment_from_before_length_batching_resumes_without_it(tmp_path):
-    from sier.corpora.records import write_manifest
-    from sier.training.crossval import open_experiment
-
-    exp = tmp_path / "old"
-    exp.mkdir()
-    written = TrainConfig(corpus_root="x").to_dict()
-    del written["length_buckets"]
-    (exp / "config.yaml").write_text(yaml.safe_dump(written))
-    (exp / "folds.json").write_text('{"protocol": "session", "folds": []}')
-    write_manifest(exp / "manifest.csv", [])
-    assert open_experiment(exp).config.length_buckets is False
+    assert not TrainConfig().length_buckets
+    for flag, value in (("--length_buckets", True), ("--no_length_buckets", False)):
+        args = build_parser().parse_args(["train", "--corpus_root", "x", flag])
+        assert resolve(args)[0].length_buckets is value

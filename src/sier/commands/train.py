@@ -74,8 +74,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--early_stopping_patience", type=int, default=S, help="epochs, 0 = off (default: 10)")
     g.add_argument("--balance", choices=["weights", "sampler", "none"], default=S,
                    help="class balance: weighted loss (default), balanced sampler, or none")
-    _bool_pair(g, "length_buckets", "batch utterances of similar length: less padding, faster (default)",
-               "plain shuffled batches, and validation in corpus order")
+    _bool_pair(g, "length_buckets", "batches of utterances of similar length: less padding, faster when lengths "
+               "vary widely; see docs/training.md", "plain shuffled batches (default)")
     g = p.add_argument_group("augmentation")
     g.add_argument("--wave_augment", default=S,
                    help="waveform variants extracted once and cached, e.g. speed:0.9,speed:1.1,noise:20,gain:-6 "

@@ -74,7 +74,7 @@ class TrainConfig:
     monitor: str = "val_ua"  # validation metric for early stopping, best model and plateau decay
     early_stopping_patience: int = 10  # epochs without improvement before stopping; 0 = never stop early
     balance: str = "weights"  # class balance: "weights" (weighted CE), "sampler" (balanced batches), "none"
-    length_buckets: bool = True  # training batches of similar length (less padding), validation in length order
+    length_buckets: bool = False  # training batches of similar length (less padding), validation in length order
     # --- augmentation (training only; on cached features)
     time_masks: int = 2  # SpecAugment-like time masks per utterance
     time_mask_s: float = 0.2  # maximum width of one time mask, seconds

@@ -157,9 +157,7 @@ def open_experiment(directory: str | os.PathLike, overrides: dict[str, Any] | No
     exp = Path(directory)
     if not (exp / "config.yaml").is_file() or not (exp / "folds.json").is_file():
         raise TrainingError(f"{exp}: not a sier experiment directory (config.yaml / folds.json missing).")
-    data = load_config_yaml(exp / "config.yaml")
-    data.setdefault("length_buckets", False)  # written before length batching: continue as it ran
-    config = TrainConfig.from_dict(data)
+    config = TrainConfig.from_dict(load_config_yaml(exp / "config.yaml"))
     overrides = dict(overrides or {})
     changed = sorted(k for k, v in overrides.items() if k not in RUNTIME_FIELDS and getattr(config, k) != v)
     if changed:
