@@ -14,7 +14,7 @@ On 3,300 IEMOCAP-like lengths (about a session fold's training part; log-normal,
 3.5 s, cropped at 12 s as training does) in batches of 16, random batches are 57 % padding;
 these are 9 % (exact sorting: 3 %), and 4 % of the pairs that share a batch in one epoch
 share one in the next (the lengths are those of tests/test_batching.py).
-Evaluation batches are simply in order of length.
+Validation batches are simply in order of length.
 """
 
 from __future__ import annotations
