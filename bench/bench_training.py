@@ -1,7 +1,7 @@
 """Benchmark: training throughput (utterances per second) and peak memory of one fold's
 training loop on cached fbank features of the synthetic corpus, for the baseline model,
 the enhanced model, and the enhanced model with the speaker adversary, each with random
-batches and with batches of similar length (`sier train`'s default, LengthBatchSampler).
+batches and with batches of similar length (`sier train --length_buckets`, LengthBatchSampler).
 
 What is timed: `Trainer.fit` epochs of the real SERModule (AdamW groups, LR schedule,
 class-weighted loss, augmentation, gradient clipping) on the training part of session
