@@ -42,9 +42,9 @@ def batch(dim: int = 24, lengths: tuple[int, ...] = (37, 20, 9)) -> tuple[torch.
 
 
 def model_pair(**cfg) -> tuple[torch.nn.Module, torch.nn.Module]:
+    config = ModelConfig(input_dim=24, hidden_size=16, num_heads=4, **cfg)
     torch.manual_seed(0)
-    cpu = build_model(ModelConfig(input_dim=24, hidden_size=16, num_heads=4, **cfg))
-    device = build_model(ModelConfig(input_dim=24, hidden_size=16, num_heads=4, **cfg))
+    cpu, device = build_model(config), build_model(config)
     device.load_state_dict(cpu.state_dict())
     return cpu, device.to(DEVICE)
 

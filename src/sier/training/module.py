@@ -216,7 +216,7 @@ class RngState(L.Callback):
 
     def track(self, *generators: torch.Generator | None) -> None:
         """Add generators to save and restore (each once; None is skipped)."""
-        for g in generators:  # a shuffling loader shares its generator with its sampler
+        for g in generators:  # one generator may serve several samplers and a loader
             if g is not None and all(g is not known for known in self.generators):
                 self.generators.append(g)
 
