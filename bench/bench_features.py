@@ -4,8 +4,11 @@ throughput as a fraction of this machine's fp32 matmul peak.
 
 The upstream is a random HuBERT of hubert-base size (HubertConfig() defaults, 94.4 M params)
 or `--size tiny`, written with save_pretrained to a temporary folder and loaded from there by
-the same code as `sier features` (no download). The corpus is synthetic noise. Prints figures
-and the targets of issue #3; asserts nothing. 5 to 7 minutes on 2 cores.
+the same code as `sier features` (no download). The corpus is synthetic noise. The upstream
+runs as `sier features` runs it: each utterance's conv encoder alone, the transformer layers
+on padded batches (the extraction throughput is printed one file at a time as well), and the
+on-the-fly epoch runs it on each training batch. Prints figures and the targets of issue #3;
+asserts nothing. 5 to 7 minutes on 2 cores.
 
     HF_HUB_OFFLINE=1 python bench/bench_features.py [--utterances 16] [--seconds 3] [--threads 2] [--head JSON]
 
@@ -31,7 +34,8 @@ from torch import nn
 
 from sier.constants import SAMPLE_RATE
 from sier.corpora.records import Utterance
-from sier.features import FeatureConfig, build_frontend, compute_features, extract_features
+from sier.features import FeatureConfig, build_frontend, extract_features
+from sier.features.extract import EXTRACT_BATCH_S, compute_features_batch, padded_groups
 
 TARGETS = {"frozen": 20.0, "half": 1.6, "peak": 0.70}  # issue #3
 
@@ -96,13 +100,13 @@ def pad(items: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def epoch(get_features, ids, head, top, optimizer, batch_size: int) -> tuple[float, float]:
-    """One training epoch; `get_features(utt_id)` gives `[T, D]`.
+    """One training epoch; `get_features(utt_ids)` gives their `[T, D]` features.
     Returns (seconds, of which seconds spent in get_features)."""
     labels = torch.arange(len(ids)) % 4
     start, fetch = time.perf_counter(), 0.0
     for i in range(0, len(ids), batch_size):
         t = time.perf_counter()
-        feats, lengths = pad([get_features(u) for u in ids[i : i + batch_size]])
+        feats, lengths = pad(get_features(ids[i : i + batch_size]))
         fetch += time.perf_counter() - t
         if top is not None:
             feats = top(feats, lengths)
@@ -114,18 +118,20 @@ def epoch(get_features, ids, head, top, optimizer, batch_size: int) -> tuple[flo
     return time.perf_counter() - start, fetch
 
 
-def throughput(prefix: nn.Module, waves: dict[str, np.ndarray], repeats: int = 2) -> tuple[float, int]:
-    """(seconds, FLOPs) of the frozen upstream over every utterance, best of `repeats` per utterance."""
-    seconds, flops = 0.0, 0
-    for wave in waves.values():
+def throughput(prefix: nn.Module, waves: dict[str, np.ndarray], batch_s: float, repeats: int = 2) -> tuple[float, int]:
+    """(seconds, FLOPs) of the frozen upstream over every utterance, as `sier features` runs it
+    (shortest first, batches of `batch_s` padded audio-s; 0: one at a time), best of `repeats`
+    per batch. FLOPs are those of the utterances alone: padding does not count as work."""
+    ordered = sorted(waves.values(), key=len)
+    seconds = 0.0
+    for group in padded_groups(ordered, len, int(batch_s * SAMPLE_RATE)):
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            compute_features(wave, prefix)
+            compute_features_batch(group, prefix)
             times.append(time.perf_counter() - start)
         seconds += min(times)
-        flops += count_flops(prefix, torch.from_numpy(wave)[None])
-    return seconds, flops
+    return seconds, sum(count_flops(prefix, torch.from_numpy(w)[None]) for w in ordered)
 
 
 def train_speedup(store, prefix, top, waves, dim: int, batch_size: int, head: dict,
@@ -140,7 +146,8 @@ def train_speedup(store, prefix, top, waves, dim: int, batch_size: int, head: di
     from sier.models import ModelConfig, build_model
 
     ids = list(waves)
-    sources = {"cache": store.load, "on the fly": lambda u: compute_features(waves[u], prefix)}
+    sources = {"cache": lambda batch: [store.load(u) for u in batch],
+               "on the fly": lambda batch: compute_features_batch([waves[u] for u in batch], prefix)}
     runs = {}
     for mode in sources:  # same start for both: a fresh head, the top as copied from the upstream
         torch.manual_seed(0)
@@ -192,13 +199,14 @@ def main() -> None:
             print(f"\nfreeze_layers={freeze}/{total_layers}: `sier features` {extract_s:.2f} s "
                   f"(model load, {audio_s:.1f} audio-s, cache writes)")
             if freeze == total_layers:
-                seconds, flops = throughput(prefix, waves)
-                peak = max(peak, matmul_peak())
-                rate = flops / seconds
-                summary["peak"] = rate / peak
-                print(f"  upstream alone: {seconds:.2f} s, real-time factor {seconds / audio_s:.3f}, "
-                      f"{flops / audio_s / 1e9:.1f} GFLOP per audio-s, {rate / 1e9:.1f} GFLOP/s "
-                      f"= {100 * rate / peak:.0f}% of the fp32 matmul peak ({peak / 1e9:.1f} GFLOP/s)")
+                for batch_s, how in ((0.0, "one file at a time"), (EXTRACT_BATCH_S, f"batches of {EXTRACT_BATCH_S:g} s")):
+                    seconds, flops = throughput(prefix, waves, batch_s)
+                    peak = max(peak, matmul_peak())
+                    rate = flops / seconds
+                    summary["peak"] = rate / peak  # the last: batches, as `sier features` runs
+                    print(f"  upstream alone, {how}: {seconds:.2f} s, real-time factor {seconds / audio_s:.3f}, "
+                          f"{flops / audio_s / 1e9:.1f} GFLOP per audio-s, {rate / 1e9:.1f} GFLOP/s "
+                          f"= {100 * rate / peak:.0f}% of the fp32 matmul peak ({peak / 1e9:.1f} GFLOP/s)")
             times = train_speedup(store, prefix, top, waves, store.dim, args.batch_size, args.head)
             (cache_s, read_s), (fly_s, upstream_s) = times["cache"], times["on the fly"]
             ratio = fly_s / cache_s

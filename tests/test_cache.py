@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 import sier.features.extract as extract_mod
 from sier.cli import main
@@ -16,7 +17,7 @@ from sier.features import FeatureConfig, cache_key, extract_features, open_store
 from tiny_models import save_tiny
 
 L = 2
-REAL_COMPUTE = extract_mod.compute_features
+REAL_COMPUTE = extract_mod.compute_features_batch
 
 
 @pytest.fixture(autouse=True)
@@ -43,38 +44,54 @@ def _corpus(root, n=5, bad=()):
 
 
 def _count_calls(monkeypatch, fail_after=None):
+    """Record each batch the extraction computes (a list of its waveforms' sizes); raise
+    instead of computing once `fail_after` batches are done."""
     calls = []
 
-    def counted(waveform, prefix):
+    def counted(waveforms, prefix):
         if fail_after is not None and len(calls) >= fail_after:
             raise RuntimeError("simulated crash")
-        calls.append(waveform.size)
-        return REAL_COMPUTE(waveform, prefix)
+        calls.append([w.size for w in waveforms])
+        return REAL_COMPUTE(waveforms, prefix)
 
-    monkeypatch.setattr(extract_mod, "compute_features", counted)
+    monkeypatch.setattr(extract_mod, "compute_features_batch", counted)
     return calls
 
 
 def test_extract_load_and_resume_after_interrupt(tmp_path, upstream, monkeypatch):
-    utts = _corpus(tmp_path)
+    utts = _corpus(tmp_path)[::-1]  # 0.9 s down to 0.5 s: the extraction goes shortest first
     cfg = FeatureConfig(upstream=upstream, freeze_layers=1)
-    calls = _count_calls(monkeypatch, fail_after=2)
+    # 2 s of padded audio per batch: [0.5, 0.6], [0.7, 0.8], [0.9]
+    calls = _count_calls(monkeypatch, fail_after=1)
     with pytest.raises(RuntimeError, match="simulated"):
-        extract_features(utts, cfg, tmp_path / "cache", progress=False)
-    assert len(calls) == 2
+        extract_features(utts, cfg, tmp_path / "cache", progress=False, batch_s=2.0)
+    assert calls == [[8000, 9600]]
     store = open_store(utts, cfg, tmp_path / "cache")
-    assert len(store.ids) == 2 and not list(store.directory.glob(".*.tmp"))
+    assert sorted(store.ids) == sorted(u.id for u in utts[-2:]) and not list(store.directory.glob(".*.tmp"))
 
     calls = _count_calls(monkeypatch)
-    store = extract_features(utts, cfg, tmp_path / "cache", progress=False)
-    assert len(calls) == 3 and sorted(store.ids) == sorted(u.id for u in utts)
-    x = store.load(utts[0].id)
+    store = extract_features(utts, cfg, tmp_path / "cache", progress=False, batch_s=2.0)
+    assert calls == [[11200, 12800], [14400]] and sorted(store.ids) == sorted(u.id for u in utts)
+    x = store.load(utts[-1].id)
     assert str(x.dtype) == "torch.float32" and x.shape == (24, 64) and store.dim == 64 and store.num_layers == 1
-    assert np.load(store.path(utts[0].id)).dtype == np.float16
+    assert np.load(store.path(utts[-1].id)).dtype == np.float16
 
     calls = _count_calls(monkeypatch)
     extract_features(utts, cfg, tmp_path / "cache", progress=False)
     assert calls == []  # everything cached: nothing computed (and the model is not even loaded)
+
+
+def test_padded_groups_keep_padded_size_count_and_padding_within_bounds():
+    def groups(sizes, budget, **kw):
+        return list(extract_mod.padded_groups(sizes, lambda n: n, budget, **kw))
+
+    # [3, 4, 4]: 3 x 4 = 12; adding 9 would pad 4 x 9; 9 alone; [2, 20] would be 40; 20 > budget goes alone
+    assert groups([3, 4, 4, 9, 2, 20, 5], 12, max_items=3, max_padding=1.0) == [[3, 4, 4], [9], [2], [20], [5]]
+    assert groups([1, 1, 1, 1], 100, max_items=3) == [[1, 1, 1], [1]]
+    assert groups([1, 1], 0) == [[1], [1]]  # budget 0: one at a time
+    assert groups([], 5) == []
+    # padding: [10, 10, 9] pads 1 of 30; adding 12 would pad 2 + 2 + 3 = 7 of 48, over 10 %
+    assert groups([10, 10, 9, 12, 12], 100, max_padding=0.1) == [[10, 10, 9], [12, 12]]
 
 
 def test_stale_keys(tmp_path, upstream):
@@ -129,6 +146,12 @@ def test_cli_features(tmp_path, upstream, capsys):
     assert main(args + ["--status"]) == 0
     out = capsys.readouterr().out
     assert "2 utterances" in out and "layers 1..1 of 2 frozen" in out and "input of layer 2" in out
+    # one file at a time gives the same features as the default batches (the cache is float16)
+    batched = open_store(utts, FeatureConfig(upstream=upstream, freeze_layers=1), tmp_path / "cache")
+    assert main(args[:5] + ["--cache_dir", str(tmp_path / "alone")] + args[7:] + ["--batch_s", "0"]) == 0
+    alone = open_store(utts, FeatureConfig(upstream=upstream, freeze_layers=1), tmp_path / "alone")
+    for utt in utts:
+        torch.testing.assert_close(batched.load(utt.id), alone.load(utt.id), atol=2e-3, rtol=2e-3)
     assert main(["features", "--manifest", str(tmp_path / "m.csv"), "--upstream", "org/not-cached"]) == 1
 
 

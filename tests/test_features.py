@@ -61,6 +61,27 @@ def test_top_of_prefix_equals_full_model(model_type, stable, freeze):
     torch.testing.assert_close(out[0], ref.last_hidden_state[0], atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize(
+    ("model_type", "stable"),
+    [("hubert", False), ("hubert", True), ("wavlm", False), ("wavlm", True), ("wav2vec2", True),
+     ("data2vec-audio", None)],
+)
+@pytest.mark.parametrize("cfg", [dict(freeze_layers=1), dict(), dict(layer=1), dict(layer_weighted=True)],
+                         ids=["prefix", "last", "layer", "all"])
+def test_prefix_on_a_batch_equals_one_utterance_at_a_time(model_type, stable, cfg):
+    model = tiny_model(model_type, L, **({} if stable is None else {"do_stable_layer_norm": stable}))
+    prefix, _ = split_upstream(model, FeatureConfig(upstream="tiny", **cfg), Preprocessing(True))
+    gen = torch.Generator().manual_seed(2)
+    waves = [torch.randn(1, n, generator=gen) * s for n, s in ((9_000, 1.0), (16_000, 0.1), (4_000, 3.0))]
+    with torch.no_grad():
+        batched = prefix.forward_batch(waves)
+        alone = [prefix(w) for w in waves]
+    assert [b.shape for b in batched] == [a.shape for a in alone]
+    assert alone[1].shape[-2] > alone[0].shape[-2]  # the others are padded in the batch
+    for b, a in zip(batched, alone):
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("model_type", ["hubert", "wav2vec2", "data2vec-audio"])
 def test_fully_frozen_layer_selection(model_type):
     model = tiny_model(model_type, L)

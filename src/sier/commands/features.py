@@ -19,6 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rank", type=int, default=0, help="this process's share: utterances i with i %% world_size == rank")
     p.add_argument("--world_size", type=int, default=1, help="number of processes sharing the extraction")
     p.add_argument("--device", default=None, help="torch device (default: CUDA when available, else CPU)")
+    p.add_argument("--batch_s", type=float, default=None,
+                   help="padded audio seconds per batch of the upstream's transformer layers "
+                        "(default 60; 0: one file at a time)")
     p.add_argument("--no_progress", action="store_true", help="no progress bar")
     p.add_argument("--status", action="store_true", help="only show what the cache holds and how large it is")
 
@@ -26,6 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from sier.corpora.records import read_manifest
     from sier.features import FeatureConfig, extract_features, status
+    from sier.features.extract import EXTRACT_BATCH_S
 
     if args.status:
         entries = status(args.cache_dir)
@@ -39,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
                         layer=args.layer, layer_weighted=args.layer_weighted, dtype=args.dtype)
     utterances = read_manifest(args.manifest)
     store = extract_features(utterances, cfg, args.cache_dir, progress=not args.no_progress,
-                             rank=args.rank, world_size=args.world_size, device=args.device)
+                             rank=args.rank, world_size=args.world_size, device=args.device,
+                             batch_s=EXTRACT_BATCH_S if args.batch_s is None else args.batch_s)
     print(f"{len(store.ids)}/{len(store)} utterances cached in {store.directory}")
     if store.skipped and store.skipped.skipped:
         print(store.skipped.summary())

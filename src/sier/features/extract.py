@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -37,6 +37,15 @@ from sier.features.upstream import (
 )
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# The upstream's transformer layers run on padded batches of utterances of similar length (the
+# extraction goes through them shortest first): at most EXTRACT_BATCH_S of padded audio,
+# EXTRACT_MAX_UTTERANCES utterances and EXTRACT_MAX_PADDING of padding per batch. Larger
+# products run nearer the matmul peak; padding is work thrown away.
+EXTRACT_BATCH_S = 60.0
+EXTRACT_MAX_UTTERANCES = 16
+EXTRACT_MAX_PADDING = 0.1
 
 
 def cache_key(cfg: FeatureConfig, augment: WaveAugment | None = None) -> dict[str, Any]:
@@ -76,9 +85,36 @@ def _prefix_device(prefix: nn.Module) -> torch.device:
 def compute_features(waveform: np.ndarray, prefix: nn.Module) -> Tensor:
     """Float32 mono waveform `[samples]` at SAMPLE_RATE -> float32 CPU tensor `[frames, dim]`
     (or `[layers, frames, dim]`), computed without padding and without a cache."""
-    x = torch.as_tensor(np.asarray(waveform, dtype=np.float32)).reshape(1, -1)
+    return compute_features_batch([waveform], prefix)[0]
+
+
+def compute_features_batch(waveforms: Sequence[np.ndarray], prefix: nn.Module) -> list[Tensor]:
+    """`compute_features` of several waveforms; a FrozenPrefix runs its transformer layers on
+    them as one padded batch (see FrozenPrefix.forward_batch), other front-ends one by one."""
+    device = _prefix_device(prefix)
+    xs = [torch.as_tensor(np.asarray(w, dtype=np.float32)).reshape(1, -1).to(device) for w in waveforms]
     with torch.inference_mode():
-        return prefix(x.to(_prefix_device(prefix))).float().cpu()
+        outs = prefix.forward_batch(xs) if hasattr(prefix, "forward_batch") else [prefix(x) for x in xs]
+    return [out.float().cpu() for out in outs]
+
+
+def padded_groups(items: Iterable[T], size: Callable[[T], int], budget: int,
+                  max_items: int = EXTRACT_MAX_UTTERANCES, max_padding: float = EXTRACT_MAX_PADDING) -> Iterator[list[T]]:
+    """Consecutive groups of `items` whose padded size (count times the largest `size`) stays
+    within `budget`, whose count stays within `max_items` and whose padding stays within
+    `max_padding` of the padded size; an item larger than `budget` goes alone."""
+    group: list[T] = []
+    largest = total = 0
+    for item in items:
+        n = size(item)
+        padded = max(largest, n) * (len(group) + 1)
+        if group and (padded > budget or len(group) >= max_items or padded - total - n > max_padding * padded):
+            yield group
+            group, largest, total = [], 0, 0
+        group.append(item)
+        largest, total = max(largest, n), total + n
+    if group:
+        yield group
 
 
 def default_device() -> torch.device:
@@ -117,11 +153,13 @@ def open_store(utterances: Sequence[Any], cfg: FeatureConfig, cache_dir: str | o
 def extract_features(utterances: Sequence[Any], cfg: FeatureConfig, cache_dir: str | os.PathLike,
                      progress: bool = True, rank: int = 0, world_size: int = 1,
                      device: str | torch.device | None = None,
-                     augment: WaveAugment | None = None) -> FeatureStore:
+                     augment: WaveAugment | None = None, batch_s: float = EXTRACT_BATCH_S) -> FeatureStore:
     """Compute the features of `utterances` (Utterance records) that are not cached yet.
 
     augment: a waveform transform applied before the front-end; its features are cached
     under their own key (see sier.features.augment).
+    batch_s: padded audio seconds per batch of the upstream's transformer layers (files go
+    shortest first by their manifest duration); 0 runs one file at a time.
 
     Rank r handles utterances i with i % world_size == r; the other ranks' entries appear once
     they finish (synchronise before reading them). Unreadable audio is skipped and reported in
@@ -140,14 +178,15 @@ def extract_features(utterances: Sequence[Any], cfg: FeatureConfig, cache_dir: s
     device = torch.device(device) if device is not None else default_device()
     prefix, _ = build_frontend(cfg)
     prefix.to(device)
-    _extract(todo, store, prefix, progress, augment)
+    todo = dict(sorted(todo.items(), key=lambda item: float(getattr(item[1][0], "duration_s", 0.0) or 0.0)))
+    _extract(todo, store, prefix, progress, augment, int(batch_s * SAMPLE_RATE))
     if report.skipped:
         log.warning("%s", report.summary())
     return store
 
 
 def _extract(todo: dict[str, list[Any]], store: FeatureStore, prefix: nn.Module, progress: bool,
-             augment: WaveAugment | None = None) -> None:
+             augment: WaveAugment | None = None, batch_samples: int = 0) -> None:
     from tqdm.auto import tqdm
 
     total_s = sum(float(getattr(utts[0], "duration_s", 0.0) or 0.0) for utts in todo.values())
@@ -157,17 +196,22 @@ def _extract(todo: dict[str, list[Any]], store: FeatureStore, prefix: nn.Module,
     desc = f"features ({augment.name})" if augment is not None else "features"
     bar = tqdm(total=len(todo), unit="file", desc=desc, disable=not progress, mininterval=interval)
     done_s, start = 0.0, time.perf_counter()
-    try:
+
+    def audio():
         for path, samples in iter_audio(todo.keys(), store.skipped):
-            if augment is not None:
-                samples = augment.apply(samples, seed_text=path)
-            features = compute_features(samples, prefix).numpy()
-            for utt in todo[path]:
-                write_entry(store.path(utt.id), features)
-            done_s += samples.size / SAMPLE_RATE
+            yield path, augment.apply(samples, seed_text=path) if augment is not None else samples
+
+    try:
+        for group in padded_groups(audio(), lambda item: item[1].size, batch_samples):
+            features = compute_features_batch([samples for _, samples in group], prefix)
+            for (path, samples), feats in zip(group, features):
+                feats = feats.numpy()
+                for utt in todo[path]:
+                    write_entry(store.path(utt.id), feats)
+                done_s += samples.size / SAMPLE_RATE
             rate = done_s / max(time.perf_counter() - start, 1e-9)
-            # set before update(), which redraws (at most every `interval`): the bar shows this file's rate
+            # set before update(), which redraws (at most every `interval`): the bar shows this batch's rate
             bar.set_postfix_str(f"{done_s:.0f}/{total_s:.0f} audio-s, {rate:.1f} audio-s/s", refresh=False)
-            bar.update(1)
+            bar.update(len(group))
     finally:
         bar.close()

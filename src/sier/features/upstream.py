@@ -19,7 +19,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -246,6 +246,19 @@ def _layer_class(config, stable: bool):
     raise FeatureError(f"model type {config.model_type!r} is not supported; use one of {', '.join(SUPPORTED_TYPES)}.")
 
 
+def _layer_mask(config, hidden: Tensor, valid: Tensor, relative_bias: bool):
+    """The attention mask transformers' layers take for a padded batch `hidden [B, T, D]` whose
+    valid frames are `valid [B, T]`: WavLM takes the 2D mask as key padding, the others an
+    additive 4D mask; None when nothing is padded."""
+    if bool(valid.all()):
+        return None
+    if relative_bias:
+        return valid.long()
+    from transformers.masking_utils import create_bidirectional_mask
+
+    return create_bidirectional_mask(config=config, inputs_embeds=hidden, attention_mask=valid)
+
+
 def _run_layers(layers, hidden: Tensor, mask, relative_bias: bool, collect: list[Tensor] | None = None) -> Tensor:
     """Run transformer layers; WavLM layers pass their relative position bias on to the next."""
     position_bias = None
@@ -269,6 +282,7 @@ class FrozenPrefix(nn.Module):
         "all" (every hidden state) or an int k (hidden_states[k])."""
         super().__init__()
         config = model.config
+        self.config = config  # for the attention mask of padded batches
         self.stable = is_stable(config)
         self.relative_bias = config.model_type == "wavlm"
         self.do_normalize = preprocessing.do_normalize
@@ -299,18 +313,31 @@ class FrozenPrefix(nn.Module):
 
     def forward(self, waveform: Tensor) -> Tensor:
         """`waveform [1, samples]` at SAMPLE_RATE -> float32 `[frames, dim]` or `[L+1, frames, dim]`."""
+        return self.forward_batch([waveform])[0]
+
+    def forward_batch(self, waveforms: Sequence[Tensor]) -> list[Tensor]:
+        """Several `[1, samples]` waveforms -> what `forward` gives for each, within float tolerance.
+
+        The conv encoder runs on each utterance alone (its group norm spans the time axis, so
+        padding would change the features); the transformer layers, most of the compute, run
+        on the padded batch with an attention mask, where larger matrix products pay."""
         enabled = self.autocast_dtype != torch.float32
-        with torch.autocast(waveform.device.type, dtype=self.autocast_dtype, enabled=enabled):
-            hidden = self.embed(waveform)
+        with torch.autocast(waveforms[0].device.type, dtype=self.autocast_dtype, enabled=enabled):
+            embedded = [self.embed(w)[0] for w in waveforms]
+            lengths = [e.shape[0] for e in embedded]
+            hidden = nn.utils.rnn.pad_sequence(embedded, batch_first=True)
+            frames = torch.arange(hidden.shape[1], device=hidden.device)
+            valid = frames[None, :] < torch.tensor(lengths, device=hidden.device)[:, None]
+            mask = _layer_mask(self.config, hidden, valid, self.relative_bias)
             states = [hidden] if self.output == "all" else None
-            hidden = _run_layers(self.layers, hidden, None, self.relative_bias, states)
+            hidden = _run_layers(self.layers, hidden, mask, self.relative_bias, states)
             if self.output == "all":
-                out = torch.cat(states, dim=0)  # [L+1, frames, dim], as HF hidden_states
+                out = torch.stack(states, dim=1)  # [B, L+1, frames, dim], as HF hidden_states
             elif self.output == "last" and self.stable:
-                out = self.layer_norm(hidden)[0]
+                out = self.layer_norm(hidden)
             else:
-                out = hidden[0]
-        return out.float()
+                out = hidden
+        return [out[i, ..., :n, :].float() for i, n in enumerate(lengths)]
 
 
 class TrainableTop(nn.Module):
@@ -369,12 +396,7 @@ class TrainableTop(nn.Module):
         """`hidden [B, T, D]` (cached prefix output, padded), `lengths [B]` frames -> `[B, T, D]`;
         padded frames come out as zeros and never affect the valid ones."""
         valid = torch.arange(hidden.shape[1], device=hidden.device)[None, :] < lengths.to(hidden.device)[:, None]
-        if self.relative_bias:  # WavLM attention takes the 2D mask as key padding (None: no padding)
-            mask = None if bool(valid.all()) else valid.long()
-        else:
-            from transformers.masking_utils import create_bidirectional_mask
-
-            mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden, attention_mask=valid)
+        mask = _layer_mask(self.config, hidden, valid, self.relative_bias)
         hidden = _run_layers(self.layers, hidden, mask, self.relative_bias)
         if self.final_norm is not None:
             hidden = self.final_norm(hidden)
