@@ -199,9 +199,10 @@ def main() -> None:
             print(f"\nfreeze_layers={freeze}/{total_layers}: `sier features` {extract_s:.2f} s "
                   f"(model load, {audio_s:.1f} audio-s, cache writes)")
             if freeze == total_layers:
-                for batch_s, how in ((0.0, "one file at a time"), (EXTRACT_BATCH_S, f"batches of {EXTRACT_BATCH_S:g} s")):
-                    seconds, flops = throughput(prefix, waves, batch_s)
-                    peak = max(peak, matmul_peak())
+                ways = {"one file at a time": 0.0, f"batches of {EXTRACT_BATCH_S:g} s": EXTRACT_BATCH_S}
+                runs = {how: throughput(prefix, waves, batch_s) for how, batch_s in ways.items()}
+                peak = max(peak, matmul_peak())
+                for how, (seconds, flops) in runs.items():
                     rate = flops / seconds
                     summary["peak"] = rate / peak  # the last: batches, as `sier features` runs
                     print(f"  upstream alone, {how}: {seconds:.2f} s, real-time factor {seconds / audio_s:.3f}, "
