@@ -98,8 +98,8 @@ def compute_features_batch(waveforms: Sequence[np.ndarray], prefix: nn.Module) -
     return [out.float().cpu() for out in outs]
 
 
-def padded_groups(items: Iterable[T], size: Callable[[T], int], budget: int,
-                  max_items: int = EXTRACT_MAX_UTTERANCES, max_padding: float = EXTRACT_MAX_PADDING) -> Iterator[list[T]]:
+def padded_groups(items: Iterable[T], size: Callable[[T], int], budget: int, max_items: int = EXTRACT_MAX_UTTERANCES,
+                  max_padding: float = EXTRACT_MAX_PADDING) -> Iterator[list[T]]:
     """Consecutive groups of `items` whose padded size (count times the largest `size`) stays
     within `budget`, whose count stays within `max_items` and whose padding stays within
     `max_padding` of the padded size; an item larger than `budget` goes alone."""
