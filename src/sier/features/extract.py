@@ -178,18 +178,23 @@ def extract_features(utterances: Sequence[Any], cfg: FeatureConfig, cache_dir: s
     device = torch.device(device) if device is not None else default_device()
     prefix, _ = build_frontend(cfg)
     prefix.to(device)
-    todo = dict(sorted(todo.items(), key=lambda item: float(getattr(item[1][0], "duration_s", 0.0) or 0.0)))
+    todo = dict(sorted(todo.items(), key=lambda item: _duration_s(item[1][0])))
     _extract(todo, store, prefix, progress, augment, int(batch_s * SAMPLE_RATE))
     if report.skipped:
         log.warning("%s", report.summary())
     return store
 
 
+def _duration_s(utt: Any) -> float:
+    """The manifest's duration of an utterance record, 0 when it has none."""
+    return float(getattr(utt, "duration_s", 0.0) or 0.0)
+
+
 def _extract(todo: dict[str, list[Any]], store: FeatureStore, prefix: nn.Module, progress: bool,
              augment: WaveAugment | None = None, batch_samples: int = 0) -> None:
     from tqdm.auto import tqdm
 
-    total_s = sum(float(getattr(utts[0], "duration_s", 0.0) or 0.0) for utts in todo.values())
+    total_s = sum(_duration_s(utts[0]) for utts in todo.values())
     # tqdm shows files/s itself; the postfix adds audio seconds. Not a terminal (a log file):
     # one line every 30 s instead of one per file.
     interval = 0.1 if sys.stderr.isatty() else 30.0

@@ -328,16 +328,19 @@ class FrozenPrefix(nn.Module):
             hidden = nn.utils.rnn.pad_sequence(embedded, batch_first=True)
             frames = torch.arange(hidden.shape[1], device=hidden.device)
             valid = frames[None, :] < torch.tensor(lengths, device=hidden.device)[:, None]
-            mask = _layer_mask(self.config, hidden, valid, self.relative_bias)
-            states = [hidden] if self.output == "all" else None
-            hidden = _run_layers(self.layers, hidden, mask, self.relative_bias, states)
-            if self.output == "all":
-                out = torch.stack(states, dim=1)  # [B, L+1, frames, dim], as HF hidden_states
-            elif self.output == "last" and self.stable:
-                out = self.layer_norm(hidden)
-            else:
-                out = hidden
+            out = self.run_layers(hidden, _layer_mask(self.config, hidden, valid, self.relative_bias))
         return [out[i, ..., :n, :].float() for i, n in enumerate(lengths)]
+
+    def run_layers(self, hidden: Tensor, mask=None) -> Tensor:
+        """Embedded batch `[B, frames, dim]` (`mask`: from `_layer_mask`, None when unpadded)
+        -> the selected output `[B, frames, dim]` or `[B, L+1, frames, dim]`."""
+        states = [hidden] if self.output == "all" else None
+        hidden = _run_layers(self.layers, hidden, mask, self.relative_bias, states)
+        if self.output == "all":
+            return torch.stack(states, dim=1)  # as HF hidden_states
+        if self.output == "last" and self.stable:
+            return self.layer_norm(hidden)
+        return hidden
 
 
 class TrainableTop(nn.Module):

@@ -265,8 +265,6 @@ class BatchedPrefix(nn.Module):
         self.prefix = prefix
 
     def forward(self, waveform: Tensor) -> Tensor:
-        from sier.features.upstream import _run_layers
-
         p = self.prefix
         if p.do_normalize:
             mean = waveform.mean(dim=1, keepdim=True)
@@ -277,13 +275,7 @@ class BatchedPrefix(nn.Module):
             hidden = p.embed(waveform)  # [B, frames, dim]
         finally:
             p.do_normalize = p_norm
-        states = [hidden] if p.output == "all" else None
-        hidden = _run_layers(p.layers, hidden, None, p.relative_bias, states)
-        if p.output == "all":
-            return torch.stack(states, dim=1)  # [B, L+1, frames, dim]
-        if p.output == "last" and p.stable:
-            return p.layer_norm(hidden)
-        return hidden
+        return p.run_layers(hidden)  # equal lengths: no padding, no mask
 
 
 def export_model(checkpoint: str | os.PathLike, out: str | os.PathLike, whole: bool = False,
