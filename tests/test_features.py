@@ -108,6 +108,51 @@ def test_top_is_padding_correct(model_type):
     assert torch.all(out[1, b.shape[0]:] == 0)
 
 
+@pytest.mark.parametrize(
+    ("model_type", "stable", "attention"),
+    [(t, s, a) for t, s in (("hubert", False), ("hubert", True), ("wav2vec2", False), ("wav2vec2", True),
+                            ("data2vec-audio", None)) for a in ("sdpa", "eager")] + [("wavlm", False, "own")],
+)
+def test_top_on_a_padded_batch_trains_as_on_each_utterance_alone(model_type, stable, attention):
+    """Outputs and every gradient (weights and input) of a padded batch equal the sums over
+    the utterances run alone; HuBERT, wav2vec 2.0 and data2vec-audio tops run the batch packed."""
+    extra = {} if stable is None else {"do_stable_layer_norm": stable}
+    if attention != "own":
+        extra["attn_implementation"] = attention
+    model = tiny_model(model_type, L, **extra)
+    _, top = split_upstream(model, FeatureConfig(upstream="tiny", freeze_layers=1), Preprocessing(False))
+    gen = torch.Generator().manual_seed(3)
+    lengths = [20, 7, 13]
+    utts = [torch.randn(n, 64, generator=gen) for n in lengths]
+    weights = [torch.randn(n, 64, generator=gen) for n in lengths]
+    seen = []
+    top.layers[0].register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape)))
+
+    batch = torch.full((3, 20, 64), 123.0)  # garbage in the padding must not leak anywhere
+    for i, u in enumerate(utts):
+        batch[i, : u.shape[0]] = u
+    batch.requires_grad_(True)
+    out = top(batch, torch.tensor(lengths))
+    sum((out[i, :n] * w).sum() for i, (n, w) in enumerate(zip(lengths, weights))).backward()
+    batched_grads = [p.grad.clone() for p in top.parameters()]
+    assert seen[0] == ((1, sum(lengths), 64) if top.packs else (3, 20, 64))
+    assert top.packs == (model_type != "wavlm")
+
+    top.zero_grad()
+    for i, (u, w) in enumerate(zip(utts, weights)):
+        alone_in = u[None].clone().requires_grad_(True)
+        alone = top(alone_in, torch.tensor([u.shape[0]]))
+        (alone[0] * w).sum().backward()
+        torch.testing.assert_close(out[i, : u.shape[0]], alone[0], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(batch.grad[i, : u.shape[0]], alone_in.grad[0], atol=1e-5, rtol=1e-5)
+        assert torch.all(out[i, u.shape[0]:] == 0) and torch.all(batch.grad[i, u.shape[0]:] == 0)
+    for p, b in zip(top.parameters(), batched_grads):
+        torch.testing.assert_close(b, p.grad, atol=1e-5, rtol=1e-4)
+    top.pack_frames = False  # the padded path, through the same attention function
+    with torch.no_grad():
+        torch.testing.assert_close(top(batch, torch.tensor(lengths)), out, atol=1e-5, rtol=1e-5)
+
+
 def test_top_dropouts_follow_the_finetune_recipe_or_the_upstream_config():
     from sier.features.upstream import TOP_DROPOUTS
     from sier.training.config import UPSTREAM_DROPOUTS

@@ -4,8 +4,9 @@ a frozen prefix and a trainable top.
 The prefix (conv feature encoder + feature projection + positional conv embedding + the
 pre-encoder layer norm where the model has one + transformer layers 1..N) runs once per
 utterance without padding; its output is what the cache stores. The top (layers N+1..L and
-the final layer norm of "stable layer norm" models) runs on padded batches with a mask and
-is trained with the head.
+the final layer norm of "stable layer norm" models) runs on padded batches (on their valid
+frames only where the model family allows, see sier.features.packing) and is trained with
+the head.
 
 Layer numbering follows HF `hidden_states`: index 0 is the input of the first transformer
 layer, index k the output of layer k. `last_hidden_state` differs from `hidden_states[L]`
@@ -14,6 +15,7 @@ only for stable-layer-norm models (large checkpoints), where it has the final la
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
@@ -28,6 +30,13 @@ from sier.constants import SAMPLE_RATE
 from sier.dropout import use_fast_dropout
 from sier.errors import FeatureError
 from sier.features.config import FeatureConfig
+from sier.features.packing import (
+    PACKABLE_TYPES,
+    PACKED_ATTENTION,
+    FrameLayout,
+    packing_enabled,
+    register_packed_attention,
+)
 
 log = logging.getLogger(__name__)
 
@@ -350,6 +359,13 @@ class TrainableTop(nn.Module):
         """Random init; use `from_upstream` to copy weights or load a state dict."""
         super().__init__()
         config._attn_implementation = attn_implementation
+        self.attn_implementation = attn_implementation
+        self.mask_config = copy.copy(config)  # masks are built for the real attention function
+        self.packs = config.model_type in PACKABLE_TYPES
+        self.pack_frames = True  # False: run on the padded batch even where packing works (for comparisons)
+        if self.packs:  # see sier.features.packing
+            register_packed_attention()
+            config._attn_implementation = PACKED_ATTENTION
         self.config = config
         self.first_layer = first_layer
         self.stable = is_stable(config)
@@ -392,18 +408,28 @@ class TrainableTop(nn.Module):
             "model_type": self.config.model_type,
             "config": self.config.to_dict(),
             "first_layer": self.first_layer,
-            "attn_implementation": self.config._attn_implementation,
+            "attn_implementation": self.attn_implementation,
         }
 
     def forward(self, hidden: Tensor, lengths: Tensor) -> Tensor:
         """`hidden [B, T, D]` (cached prefix output, padded), `lengths [B]` frames -> `[B, T, D]`;
-        padded frames come out as zeros and never affect the valid ones."""
+        padded frames come out as zeros and never affect the valid ones.
+
+        HuBERT, wav2vec 2.0 and data2vec-audio tops run on the valid frames only, padded
+        just for the attention (sier.features.packing); WavLM runs on the padded batch."""
         valid = torch.arange(hidden.shape[1], device=hidden.device)[None, :] < lengths.to(hidden.device)[:, None]
-        mask = _layer_mask(self.config, hidden, valid, self.relative_bias)
-        hidden = _run_layers(self.layers, hidden, mask, self.relative_bias)
-        if self.final_norm is not None:
-            hidden = self.final_norm(hidden)
+        mask = _layer_mask(self.mask_config, hidden, valid, self.relative_bias)
+        if self.packs:
+            layout = FrameLayout(self.attn_implementation, mask, *valid.shape)
+            if mask is not None and self.pack_frames and packing_enabled():
+                layout.index = valid.reshape(-1).nonzero().squeeze(1)
+                return layout.unpack(self._finish(_run_layers(self.layers, layout.pack(hidden)[None], layout, False))[0])
+            mask = layout  # the packed attention function runs the real one on the padded batch
+        hidden = self._finish(_run_layers(self.layers, hidden, mask, self.relative_bias))
         return hidden * valid[..., None].to(hidden.dtype)
+
+    def _finish(self, hidden: Tensor) -> Tensor:
+        return self.final_norm(hidden) if self.final_norm is not None else hidden
 
 
 def build_top(spec: dict[str, Any]) -> TrainableTop:
