@@ -153,6 +153,24 @@ def test_top_on_a_padded_batch_trains_as_on_each_utterance_alone(model_type, sta
         torch.testing.assert_close(top(batch, torch.tensor(lengths)), out, atol=1e-5, rtol=1e-5)
 
 
+def test_packed_top_unpickles_in_a_process_that_never_built_one():
+    """DDP spawn pickles the model into fresh processes; the packed attention's name must be
+    registered with transformers there too."""
+    import pickle
+
+    from transformers import AttentionInterface
+
+    from sier.features.packing import PACKED_ATTENTION
+
+    _, top = split_upstream(tiny_model("hubert", L), FeatureConfig(upstream="tiny", freeze_layers=1),
+                            Preprocessing(False))
+    data = pickle.dumps(top)
+    del AttentionInterface._global_mapping[PACKED_ATTENTION]  # as in a fresh process
+    hidden, lengths = torch.randn(2, 12, 64), torch.tensor([12, 5])
+    with torch.no_grad():
+        torch.testing.assert_close(pickle.loads(data)(hidden, lengths), top(hidden, lengths))
+
+
 def test_top_dropouts_follow_the_finetune_recipe_or_the_upstream_config():
     from sier.features.upstream import TOP_DROPOUTS
     from sier.training.config import UPSTREAM_DROPOUTS

@@ -382,6 +382,11 @@ class TrainableTop(nn.Module):
         use_fast_dropout(self.layers)  # transformers' nn.Dropout draws its CPU mask ~4x slower
         self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if self.stable else None
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if self.packs:  # unpickled in another process (DDP spawn): its transformers has not seen the name
+            register_packed_attention()
+
     @classmethod
     def from_upstream(cls, model: nn.Module, freeze_layers: int, dropouts: str = "finetune") -> "TrainableTop":
         """A top holding copies of `model`'s layers freeze_layers+1..L (and its final norm),
