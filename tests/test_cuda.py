@@ -10,6 +10,7 @@ and dropout, so equal outputs and gradients here mean the two paths compute one 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 from pathlib import Path
@@ -96,6 +97,34 @@ def test_mixed_precision_training_step_stays_close_to_fp32():
     assert (logits - ref).abs().max() < 0.05 * (ref.max() - ref.min()) + 0.05
     out["emotion_logits"].float().sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in device.parameters() if p.grad is not None)
+
+
+def test_packed_upstream_top_trains_on_the_device_as_on_the_cpu():
+    """The fine-tuned top runs on the batch's valid frames (index_select / index_copy, whose
+    backward sums into a buffer); its outputs and gradients on the device match the CPU's,
+    and a bf16 autocast step gives finite gradients."""
+    from sier.features import FeatureConfig, Preprocessing, split_upstream
+    from tiny_models import tiny_model
+
+    _, top = split_upstream(tiny_model("hubert", 3), FeatureConfig(upstream="tiny", freeze_layers=1),
+                            Preprocessing(False))
+    x, lengths = batch(dim=64)
+    tops = {"cpu": top.eval(), DEVICE: copy.deepcopy(top).to(DEVICE)}
+    outs = {}
+    for dev, t in tops.items():
+        out = t(x.to(dev), lengths.to(dev))
+        out.square().sum().backward()
+        outs[dev] = out.detach().cpu()
+    torch.testing.assert_close(outs[DEVICE], outs["cpu"], atol=1e-4, rtol=1e-4)
+    for (name, p_cpu), p_dev in zip(tops["cpu"].named_parameters(), tops[DEVICE].parameters(), strict=True):
+        torch.testing.assert_close(p_dev.grad.cpu(), p_cpu.grad, atol=1e-4, rtol=1e-3, msg=name)
+    device_top = tops[DEVICE].train()
+    device_top.zero_grad()
+    dtype = torch.bfloat16 if DEVICE == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
+    with torch.autocast(DEVICE, dtype=dtype):
+        out = device_top(x.to(DEVICE), lengths.to(DEVICE))
+    out.float().square().sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in device_top.parameters())
 
 
 def test_features_extracted_on_the_device_match_the_cpu(synth_manifest, tmp_path):
