@@ -33,6 +33,31 @@ def test_classifier_parity_fp32_and_int8(kind, tmp_path):
     assert result.int8_parity.agreement >= 0.9
 
 
+@pytest.mark.parametrize("model_type", ["hubert", "wavlm"])
+def test_classifier_with_a_trainable_top_exports_the_padded_path(model_type, tmp_path):
+    """A fine-tuned upstream top is part of the classifier graph. The HuBERT top packs its
+    valid frames in PyTorch; the export traces the plain padded path instead (no NonZero and
+    scatter ops whose shapes depend on the lengths), and batches of unequal lengths match."""
+    import onnx
+    import torch
+
+    from sier.features.upstream import TrainableTop
+    from sier.inference.export import classifier_parity, export_classifier, onnx_session
+    from sier.models import ModelConfig, build_model
+    from sier.models.pipeline import SERModel
+    from tiny_models import tiny_model
+
+    torch.manual_seed(0)
+    top = TrainableTop.from_upstream(tiny_model(model_type, num_layers=2), 1).eval()
+    head = build_model(ModelConfig(input_dim=64, num_classes=4, hidden_size=8, num_heads=2))
+    model = SERModel(head, top).eval()
+    path = export_classifier(model, 64, tmp_path / "top.onnx")
+    assert "NonZero" not in {node.op_type for node in onnx.load(str(path)).graph.node}
+    report = classifier_parity(model, onnx_session(path), 64, lengths=(20, 61))
+    assert {c["batch"] for c in report.cases} == {1, 2, 3}
+    assert report.max_abs_diff < 1e-4 and report.agreement == 1.0, report.summary()
+
+
 def test_whole_model_with_tiny_hubert(tiny_upstream, tmp_path):
     from sier.inference.export import compare_logits, export_model, onnx_session
     from sier.inference.recognizer import Recognizer

@@ -78,6 +78,7 @@ def register_packed_attention() -> None:
 
 
 def packing_enabled() -> bool:
-    """False while tracing for an export: the packed path's data-dependent shapes would be
-    frozen into the graph."""
+    """False while tracing for an export: the graph then holds the plain padded layers,
+    without NonZero and scatter ops whose sizes depend on the lengths (and a batch of one,
+    what inference mostly runs, has no padding to skip)."""
     return not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export())
