@@ -225,8 +225,9 @@ def main() -> None:
                 frames = [store.load(u).shape[0] for u in waves]
                 padded = sum(max(frames[i : i + args.batch_size]) * len(frames[i : i + args.batch_size])
                              for i in range(0, len(frames), args.batch_size))
-                print(f"  the same cached epoch with the top on padded batches ({100 * (1 - sum(frames) / padded):.0f}% "
-                      f"padding): {padded_s:.3f} s; the top on the valid frames only is {padded_s / cache_s:.2f}x faster")
+                print(f"  the same cached epoch with the top on padded batches "
+                      f"({100 * (1 - sum(frames) / padded):.0f}% padding): {padded_s:.3f} s; "
+                      f"the top on the valid frames only is {padded_s / cache_s:.2f}x faster")
     print("\nsummary (target of issue #3):")
     print(f"  speed-up, whole upstream frozen: {summary['frozen']:.1f}x (>= {TARGETS['frozen']:.0f}x)")
     print(f"  speed-up, freeze_layers = L/2:   {summary['half']:.2f}x (>= {TARGETS['half']}x)")

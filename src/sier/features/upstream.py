@@ -428,7 +428,8 @@ class TrainableTop(nn.Module):
             layout = FrameLayout(self.attn_implementation, mask, *valid.shape)
             if mask is not None and self.pack_frames and packing_enabled():
                 layout.index = valid.reshape(-1).nonzero().squeeze(1)
-                return layout.unpack(self._finish(_run_layers(self.layers, layout.pack(hidden)[None], layout, False))[0])
+                packed = _run_layers(self.layers, layout.pack(hidden)[None], layout, False)
+                return layout.unpack(self._finish(packed)[0])
             mask = layout  # the packed attention function runs the real one on the padded batch
         hidden = self._finish(_run_layers(self.layers, hidden, mask, self.relative_bias))
         return hidden * valid[..., None].to(hidden.dtype)
