@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 PACKED_ATTENTION = "sier_packed"
@@ -75,10 +74,3 @@ def register_packed_attention() -> None:
     from transformers import AttentionInterface
 
     AttentionInterface.register(PACKED_ATTENTION, packed_attention)
-
-
-def packing_enabled() -> bool:
-    """False while tracing for an export: the graph then holds the plain padded layers,
-    without NonZero and scatter ops whose sizes depend on the lengths (and a batch of one,
-    what inference mostly runs, has no padding to skip)."""
-    return not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export())

@@ -34,9 +34,9 @@ from sier.features.packing import (
     PACKABLE_TYPES,
     PACKED_ATTENTION,
     FrameLayout,
-    packing_enabled,
     register_packed_attention,
 )
+from sier.tracing import exporting
 
 log = logging.getLogger(__name__)
 
@@ -426,7 +426,8 @@ class TrainableTop(nn.Module):
         mask = _layer_mask(self.mask_config, hidden, valid, self.relative_bias)
         if self.packs:
             layout = FrameLayout(self.attn_implementation, mask, *valid.shape)
-            if mask is not None and self.pack_frames and packing_enabled():
+            # an export traces the padded path: no ops whose sizes depend on the lengths
+            if mask is not None and self.pack_frames and not exporting():
                 layout.index = valid.reshape(-1).nonzero().squeeze(1)
                 packed = _run_layers(self.layers, layout.pack(hidden)[None], layout, False)
                 return layout.unpack(self._finish(packed)[0])

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from sier.dropout import Dropout, dropout
 from sier.errors import ModelError
 from sier.models.recurrence import bigru_layer
+from sier.tracing import exporting
 
 
 def lengths_to_mask(lengths: Tensor, max_len: int) -> Tensor:
@@ -44,7 +45,7 @@ def masked_max(x: Tensor, mask: Tensor) -> Tensor:
 def check_inputs(features: Tensor, lengths: Tensor, input_dim: int, input_layers: int) -> None:
     """Raise ModelError unless features is [B, T, D] ([B, L, T, D] when input_layers > 1)
     and lengths is an integer [B] with 1 <= lengths <= T. Skipped while tracing/exporting."""
-    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+    if exporting():
         return
     want = "[B, T, D]" if input_layers == 1 else "[B, L, T, D]"
     ndim = 3 if input_layers == 1 else 4
@@ -159,8 +160,7 @@ def reverse_valid(x: Tensor, lengths: Tensor) -> Tensor:
 def use_recurrence(x: Tensor) -> bool:
     """Whether bidirectional_gru runs sier's own recurrence: on CPU with gradients (training),
     never while tracing or exporting (its Python loop would be unrolled to one length)."""
-    tracing = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
-    return x.device.type == "cpu" and torch.is_grad_enabled() and not tracing
+    return x.device.type == "cpu" and torch.is_grad_enabled() and not exporting()
 
 
 def bidirectional_gru(gru: nn.GRU, x: Tensor, lengths: Tensor) -> Tensor:
