@@ -7,7 +7,8 @@
 #   bench/device_check.sh run     # there, in the repository root (carry .whl/); log to $OUT or /tmp
 #
 # `run` installs .whl/*.whl into /tmp/site when present, runs sier from src/ (no install),
-# prints the GPU and versions, then the CUDA tests; its status is pytest's.
+# prints the GPU and versions, then the CUDA tests, then bench_top.py on the GPU; its status
+# is pytest's.
 set -euo pipefail
 WHEELS=(soundfile soxr cffi pycparser)
 
@@ -31,7 +32,11 @@ print(f"torch {torch.__version__}, lightning {lightning.__version__}, transforme
 print("CUDA:", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")
 EOF
     set -o pipefail
-    python3 -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda.py 2>&1 | tee "$log"
+    status=0
+    python3 -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda.py 2>&1 | tee "$log" || status=$?
+    # figures only: the fine-tuned top's step packed and padded on the GPU (about a minute)
+    python3 bench/bench_top.py --device cuda 2>&1 | tee "${OUT:-/tmp}/bench_top_cuda.log" || true
+    exit "$status"
     ;;
   *)
     echo "usage: bench/device_check.sh fetch|run" >&2
