@@ -22,7 +22,7 @@ import torch
 
 from sier.constants import SAMPLE_RATE
 from sier.features import TrainableTop
-from sier.training.batching import LengthBatchSampler
+from sier.training.batching import LengthBatchSampler, padding_fraction
 
 FRAMES_PER_S = SAMPLE_RATE // 320  # HuBERT's conv encoder: one frame per 20 ms
 
@@ -79,13 +79,12 @@ def main() -> None:
     step_seconds(top, frames[: args.batch_size], True, gen, args.device)  # warm-up: first allocations
     step_seconds(top, frames[: args.batch_size], False, gen, args.device)
     for name, batches in batchings.items():
-        computed = sum(max(frames[i] for i in b) * len(b) for b in batches)
         totals = {True: 0.0, False: 0.0}
         for batch in batches:
             for pack in (False, True):
                 totals[pack] += step_seconds(top, [frames[i] for i in batch], pack, gen, args.device)
         per_utt = {pack: 1000 * t / len(frames) for pack, t in totals.items()}
-        print(f"  {name} ({100 * (1 - sum(frames) / computed):.0f}% padding): padded top "
+        print(f"  {name} ({100 * padding_fraction(batches, frames):.0f}% padding): padded top "
               f"{per_utt[False]:.0f} ms per utterance, packed {per_utt[True]:.0f} ms "
               f"-> {totals[False] / totals[True]:.2f}x")
 

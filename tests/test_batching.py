@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import RandomSampler, WeightedRandomSampler
 
-from sier.training.batching import LengthBatchSampler, length_sorted_batches
+from sier.training.batching import LengthBatchSampler, length_sorted_batches, padding_fraction
 from sier.training.config import TrainConfig
 from sier.training.module import RngState
 
@@ -17,12 +17,6 @@ def lengths_like_iemocap(n: int, seed: int = 0) -> list[float]:
     0.6-30 s), cropped at 12 s as training does."""
     g = torch.Generator().manual_seed(seed)
     return torch.empty(n).log_normal_(1.25, 0.6, generator=g).clamp(0.6, 12.0).tolist()
-
-
-def padding(batches: list[list[int]], lengths: list[float]) -> float:
-    """Padded frames as a fraction of all frames computed."""
-    computed = sum(max(lengths[i] for i in b) * len(b) for b in batches)
-    return 1 - sum(lengths[i] for b in batches for i in b) / computed
 
 
 def sampler(n: int, seed: int, lengths: list[float], batch_size: int = 16, pool: int = 50) -> LengthBatchSampler:
@@ -44,11 +38,11 @@ def test_length_batches_pad_far_less_than_random_batches():
     by_length = list(sampler(2000, 0, lengths))
     order = torch.randperm(2000, generator=torch.Generator().manual_seed(0)).tolist()
     random = [order[i : i + 16] for i in range(0, 2000, 16)]
-    assert padding(random, lengths) > 0.5  # most of a random batch is padding at this spread
-    assert padding(by_length, lengths) < 0.15
+    assert padding_fraction(random, lengths) > 0.5  # most of a random batch is padding at this spread
+    assert padding_fraction(by_length, lengths) < 0.15
     exact = list(LengthBatchSampler(RandomSampler(range(2000), generator=torch.Generator().manual_seed(0)),
                                     lengths, 16, torch.Generator().manual_seed(0), jitter=0.0))
-    assert padding(exact, lengths) < 0.05
+    assert padding_fraction(exact, lengths) < 0.05
 
 
 def test_batches_change_every_epoch_and_repeat_with_the_seed():

@@ -359,7 +359,6 @@ class TrainableTop(nn.Module):
         """Random init; use `from_upstream` to copy weights or load a state dict."""
         super().__init__()
         config._attn_implementation = attn_implementation
-        self.attn_implementation = attn_implementation
         self.mask_config = copy.copy(config)  # masks are built for the real attention function
         self.packs = config.model_type in PACKABLE_TYPES
         self.pack_frames = True  # False: run on the padded batch even where packing works (for comparisons)
@@ -381,6 +380,11 @@ class TrainableTop(nn.Module):
         self.layers = nn.ModuleList(layers)
         use_fast_dropout(self.layers)  # transformers' nn.Dropout draws its CPU mask ~4x slower
         self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if self.stable else None
+
+    @property
+    def attn_implementation(self) -> str:
+        """The model's own attention function ("sdpa", "eager"), which the packed one calls."""
+        return self.mask_config._attn_implementation
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)

@@ -67,3 +67,10 @@ def length_sorted_batches(lengths: Sequence[float], batch_size: int) -> list[lis
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     order = sorted(range(len(lengths)), key=lengths.__getitem__)
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def padding_fraction(batches: Sequence[Sequence[int]], lengths: Sequence[float]) -> float:
+    """Padded frames as a fraction of all frames computed when each batch of indices is
+    padded to its longest `lengths[index]`."""
+    computed = sum(max(lengths[i] for i in b) * len(b) for b in batches)
+    return 1 - sum(lengths[i] for b in batches for i in b) / computed
