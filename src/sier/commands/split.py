@@ -6,7 +6,8 @@ HELP = "make speaker-disjoint folds (train/val/test) from a manifest and print t
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--manifest", default="data/manifest.csv", help="manifest written by `sier prepare`")
     p.add_argument("--protocol", default="session", choices=["session", "speaker"],
-                   help="session: 5 folds, leave one session out; speaker: 10 folds, leave one speaker out")
+                   help="session: leave one session (EmoDB, RAVDESS: speaker group) out, 5 folds on IEMOCAP and EmoDB, "
+                        "6 on RAVDESS; speaker: leave one speaker out (10, 10, 24 folds)")
     p.add_argument("--out", default="experiments/split", help="directory to write folds.json into")
 
 

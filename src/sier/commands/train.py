@@ -15,6 +15,8 @@ def _bool_pair(p: argparse.ArgumentParser, name: str, help_on: str, help_off: st
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from sier.corpora.labels import DEFAULT_LABEL_MAPS
+
     S = argparse.SUPPRESS
     g = p.add_argument_group("run")
     g.add_argument("--config", default=S, help="YAML file of TrainConfig fields; flags given here override it")
@@ -24,11 +26,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--output_dir", default=S, help="where experiment directories go (default: experiments/)")
     g.add_argument("--seed", type=int, default=S, help="random seed (default: 0)")
     g = p.add_argument_group("data")
-    g.add_argument("--corpus_root", default=S, help="IEMOCAP root (IEMOCAP_full_release or its parent)")
+    g.add_argument("--corpus", choices=list(DEFAULT_LABEL_MAPS), default=S,
+                   help="layout of --corpus_root (default: iemocap; emodb is German, ravdess English)")
+    g.add_argument("--corpus_root", default=S, help="corpus tree: IEMOCAP_full_release (or its parent), ...")
     g.add_argument("--manifest", default=S, help="manifest CSV from `sier prepare` (instead of --corpus_root)")
-    g.add_argument("--label_map", default=S, help="iemocap-4 (default), iemocap-6 or iemocap-all")
+    g.add_argument("--label_map", default=S,
+                   help="iemocap-4 (default), iemocap-6, iemocap-all, emodb-4, emodb-7, ravdess-4, ravdess-8")
     g.add_argument("--protocol", choices=["session", "speaker"], default=S,
-                   help="session: 5 folds, leave one session out (default); speaker: 10 folds")
+                   help="session: leave one session (EmoDB, RAVDESS: speaker group) out (default; 5 folds on IEMOCAP); "
+                        "speaker: leave one speaker out (10 folds on IEMOCAP)")
     g.add_argument("--folds", default=S, help="run only these folds, e.g. 0,2 (default: all)")
     g = p.add_argument_group("features")
     g.add_argument("--upstream", default=S, help="HF hub id, local folder, or fbank (default: facebook/hubert-base-ls960)")

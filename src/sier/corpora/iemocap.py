@@ -12,12 +12,11 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from sier.audio import audio_duration
 from sier.corpora.labels import IEMOCAP4_FULL_RELEASE, LabelMap, get_label_map
-from sier.corpora.records import Utterance
+from sier.corpora.records import PrepareResult, Utterance, count_differences
 from sier.errors import AudioError, CorpusError
 
 log = logging.getLogger(__name__)
@@ -33,17 +32,6 @@ SUMMARY_LINE = re.compile(
     r"^\[\s*(?P<start>[\d.]+)\s*-\s*(?P<end>[\d.]+)\s*\]\s+(?P<id>Ses\S+)\s+(?P<label>[a-z]+)\s+\["
 )
 SESSION_DIR = re.compile(r"^Session(?P<n>\d+)$")
-
-
-@dataclass
-class PrepareResult:
-    """What `read_iemocap` found: kept utterances and what it left out, and why."""
-
-    utterances: list[Utterance]
-    missing_wavs: list[str] = field(default_factory=list)  # ids whose wav does not exist
-    bad_wavs: list[str] = field(default_factory=list)  # "id: reason" for unreadable wavs
-    dropped_labels: dict[str, int] = field(default_factory=dict)  # raw label -> count dropped
-    warnings: list[str] = field(default_factory=list)
 
 
 def find_root(root: str | os.PathLike) -> Path:
@@ -123,7 +111,7 @@ def read_iemocap(root: str | os.PathLike, label_map: str | LabelMap = "iemocap-4
                 seen.add(utt_id)
                 label = lmap.map(raw)
                 if label is None:
-                    result.dropped_labels[raw] = result.dropped_labels.get(raw, 0) + 1
+                    result.drop(raw)
                     continue
                 wav = wav_path(session_dir, utt_id)
                 if not wav.is_file():
@@ -138,14 +126,7 @@ def read_iemocap(root: str | os.PathLike, label_map: str | LabelMap = "iemocap-4
                 result.utterances.append(
                     Utterance(utt_id, str(wav.resolve()), speaker, session, gender, label, duration, CORPUS)
                 )
-    result.utterances.sort(key=lambda u: u.id)
-    if result.missing_wavs:
-        result.warnings.append(
-            f"{len(result.missing_wavs)} labelled utterance(s) left out because their wav is missing, "
-            f"e.g. {', '.join(result.missing_wavs[:5])}"
-        )
-    if result.bad_wavs:
-        result.warnings.append(f"{len(result.bad_wavs)} unreadable wav(s) left out, e.g. {result.bad_wavs[0]}")
+    result.finish()
     # The synthetic corpus (sier synth) marks itself with synth.json; its counts are its own.
     if lmap.name == "iemocap-4" and not (base / "synth.json").is_file():
         result.warnings.extend(compare_with_full_release(result.utterances))
@@ -158,17 +139,4 @@ def compare_with_full_release(utterances: list[Utterance]) -> list[str]:
     Only checked when all five sessions are present (a partial copy is the user's choice)."""
     if {u.session for u in utterances} != {1, 2, 3, 4, 5}:
         return []
-    known = IEMOCAP4_FULL_RELEASE
-    diffs = []
-    if len(utterances) != known["total"]:
-        diffs.append(f"total {len(utterances)} (full release: {known['total']})")
-    for key, attr, prefix in (("classes", "label", ""), ("sessions", "session", "session "), ("speakers", "speaker", "")):
-        for name, expected in known[key].items():
-            got = sum(1 for u in utterances if getattr(u, attr) == name)
-            if got != expected:
-                diffs.append(f"{prefix}{name} {got} (full release: {expected})")
-    if not diffs:
-        return []
-    limit = 8
-    more = f" (+{len(diffs) - limit} more)" if len(diffs) > limit else ""
-    return ["counts differ from the full IEMOCAP release: " + "; ".join(diffs[:limit]) + more]
+    return count_differences(utterances, IEMOCAP4_FULL_RELEASE, "the full IEMOCAP release")

@@ -13,12 +13,16 @@ class LabelMap:
     name: str
     mapping: Mapping[str, str]  # corpus label -> class; labels not in it are dropped
     classes: tuple[str, ...]  # class order: index i of the model's logits is classes[i]
+    corpus: str = "iemocap"  # the corpus whose raw labels `mapping` reads
 
     def map(self, raw: str) -> str | None:
         return self.mapping.get(raw)
 
 
 _IEMOCAP_ALL = ("neu", "hap", "exc", "ang", "sad", "fru", "sur", "fea", "dis", "oth")
+_FOUR = ("neu", "hap", "ang", "sad")
+_EMODB_ALL = _FOUR + ("bor", "dis", "fea")  # + boredom, disgust, fear
+_RAVDESS_ALL = _FOUR + ("cal", "fea", "dis", "sur")  # + calm, fearful, disgust, surprised
 
 LABEL_MAPS: dict[str, LabelMap] = {
     "iemocap-4": LabelMap(
@@ -34,7 +38,18 @@ LABEL_MAPS: dict[str, LabelMap] = {
     ),
     # Every label with an agreed majority; "xxx" (no agreement) is still dropped.
     "iemocap-all": LabelMap("iemocap-all", {lab: lab for lab in _IEMOCAP_ALL}, _IEMOCAP_ALL),
+    # EmoDB (German): the readers turn its letters into these codes (sier.corpora.emodb).
+    # The 4-class maps of every corpus share IEMOCAP's classes and order, so a model trained
+    # on one corpus can be scored on another.
+    "emodb-4": LabelMap("emodb-4", {lab: lab for lab in _FOUR}, _FOUR, "emodb"),
+    "emodb-7": LabelMap("emodb-7", {lab: lab for lab in _EMODB_ALL}, _EMODB_ALL, "emodb"),
+    # RAVDESS (English): "calm" is its own class in ravdess-8 and left out of ravdess-4.
+    "ravdess-4": LabelMap("ravdess-4", {lab: lab for lab in _FOUR}, _FOUR, "ravdess"),
+    "ravdess-8": LabelMap("ravdess-8", {lab: lab for lab in _RAVDESS_ALL}, _RAVDESS_ALL, "ravdess"),
 }
+
+# The label map a corpus uses when none is named.
+DEFAULT_LABEL_MAPS = {"iemocap": "iemocap-4", "emodb": "emodb-4", "ravdess": "ravdess-4"}
 
 # Known counts of iemocap-4 on the full release, to check a user's copy against.
 IEMOCAP4_FULL_RELEASE = {
@@ -48,8 +63,24 @@ IEMOCAP4_FULL_RELEASE = {
 }
 
 
-def get_label_map(name: str) -> LabelMap:
+# Known counts of the distributed EmoDB (all 7 emotions) and RAVDESS speech files (8).
+EMODB_RELEASE = {
+    "total": 535,
+    "classes": {"ang": 127, "bor": 81, "dis": 46, "fea": 69, "hap": 71, "sad": 62, "neu": 79},
+}
+RAVDESS_SPEECH = {
+    "total": 1440,
+    "classes": {"neu": 96, "cal": 192, "hap": 192, "sad": 192, "ang": 192, "fea": 192, "dis": 192, "sur": 192},
+}
+
+
+def get_label_map(name: str, corpus: str | None = None) -> LabelMap:
+    """The named label map; with `corpus`, CorpusError unless the map reads that corpus's labels."""
     try:
-        return LABEL_MAPS[name]
+        lmap = LABEL_MAPS[name]
     except KeyError:
         raise CorpusError(f"unknown label map {name!r}; choose one of {sorted(LABEL_MAPS)}") from None
+    if corpus is not None and lmap.corpus != corpus:
+        fitting = sorted(n for n, m in LABEL_MAPS.items() if m.corpus == corpus)
+        raise CorpusError(f"label map {name!r} is for {lmap.corpus}, not {corpus}; use one of {fitting}.")
+    return lmap

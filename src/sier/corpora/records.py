@@ -6,9 +6,9 @@ import csv
 import io
 import os
 from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from sier.errors import CorpusError
 from sier.fileio import write_text
@@ -29,6 +29,54 @@ class Utterance:
 
 
 MANIFEST_FIELDS = [f.name for f in fields(Utterance)]
+
+
+@dataclass
+class PrepareResult:
+    """What a corpus reader found: kept utterances and what it left out, and why."""
+
+    utterances: list[Utterance]
+    missing_wavs: list[str] = field(default_factory=list)  # ids whose wav does not exist
+    bad_wavs: list[str] = field(default_factory=list)  # "id: reason" for unreadable wavs
+    dropped_labels: dict[str, int] = field(default_factory=dict)  # raw label -> count dropped
+    warnings: list[str] = field(default_factory=list)
+
+    def drop(self, raw_label: str) -> None:
+        """Count an utterance whose label the label map leaves out."""
+        self.dropped_labels[raw_label] = self.dropped_labels.get(raw_label, 0) + 1
+
+    def finish(self) -> None:
+        """Sort the utterances by id and add warnings for missing and unreadable wavs."""
+        self.utterances.sort(key=lambda u: u.id)
+        if self.missing_wavs:
+            self.warnings.append(
+                f"{len(self.missing_wavs)} labelled utterance(s) left out because their wav is missing, "
+                f"e.g. {', '.join(self.missing_wavs[:5])}"
+            )
+        if self.bad_wavs:
+            self.warnings.append(f"{len(self.bad_wavs)} unreadable wav(s) left out, e.g. {self.bad_wavs[0]}")
+
+
+def count_differences(utterances: Sequence[Utterance], known: Mapping[str, Any], release: str,
+                      short: str = "full release") -> list[str]:
+    """One warning naming each difference from a release's known counts, or none: "counts
+    differ from <release>: neu 1710 (<short>: 1708); ...".
+
+    `known` may hold "total" and, each a mapping of name -> count, "classes" (labels),
+    "sessions" and "speakers"."""
+    diffs = []
+    if "total" in known and len(utterances) != known["total"]:
+        diffs.append(f"total {len(utterances)} ({short}: {known['total']})")
+    for key, attr, prefix in (("classes", "label", ""), ("sessions", "session", "session "), ("speakers", "speaker", "")):
+        for name, expected in known.get(key, {}).items():
+            got = sum(1 for u in utterances if getattr(u, attr) == name)
+            if got != expected:
+                diffs.append(f"{prefix}{name} {got} ({short}: {expected})")
+    if not diffs:
+        return []
+    limit = 8
+    more = f" (+{len(diffs) - limit} more)" if len(diffs) > limit else ""
+    return [f"counts differ from {release}: " + "; ".join(diffs[:limit]) + more]
 
 
 def write_manifest(path: str | os.PathLike, utterances: Sequence[Utterance]) -> None:

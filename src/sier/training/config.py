@@ -27,9 +27,10 @@ class TrainConfig:
     """A training run: data, features, model, optimisation, augmentation and runtime."""
 
     # --- data
-    corpus_root: str | None = None  # IEMOCAP root (IEMOCAP_full_release or its parent); or give `manifest`
+    corpus: str | None = None  # corpus layout of corpus_root: iemocap, emodb, ravdess; None = the label map's, else iemocap
+    corpus_root: str | None = None  # corpus tree (IEMOCAP_full_release or its parent, ...); or give `manifest`
     manifest: str | None = None  # manifest CSV from `sier prepare`; used instead of reading corpus_root
-    label_map: str = "iemocap-4"  # named label map (iemocap-4, iemocap-6, iemocap-all)
+    label_map: str | None = None  # named label map (iemocap-4, iemocap-6, emodb-7, ...); None = the corpus's 4 classes
     protocol: str = "session"  # "session" (leave one session out) or "speaker" (leave one speaker out)
     folds: tuple[int, ...] | None = None  # fold indices to run (e.g. (0, 2)); None = every fold
     # --- features (see sier.features.FeatureConfig)
@@ -99,6 +100,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self._coerce_types()
+        self._resolve_corpus()
         problems = []
         if self.protocol not in ("session", "speaker"):
             problems.append(f"protocol must be 'session' or 'speaker', got {self.protocol!r}")
@@ -128,6 +130,21 @@ class TrainConfig:
             problems.append(str(exc))
         if problems:
             raise TrainingError("invalid training config: " + "; ".join(problems))
+
+    def _resolve_corpus(self) -> None:
+        """Fill in corpus and label_map from each other (the resolved config names both) and
+        check that they fit: a label map reads the raw labels of one corpus."""
+        from sier.corpora.labels import DEFAULT_LABEL_MAPS, get_label_map
+
+        try:
+            corpus = self.corpus or (get_label_map(self.label_map).corpus if self.label_map else "iemocap")
+            if corpus not in DEFAULT_LABEL_MAPS:
+                raise TrainingError(f"corpus must be one of {list(DEFAULT_LABEL_MAPS)}, got {corpus!r}")
+            label_map = get_label_map(self.label_map or DEFAULT_LABEL_MAPS[corpus], corpus).name
+        except SierError as exc:
+            raise TrainingError(f"invalid training config: {exc}") from None
+        object.__setattr__(self, "corpus", corpus)
+        object.__setattr__(self, "label_map", label_map)
 
     def _coerce_types(self) -> None:
         """YAML and flags give ints for floats and lists for tuples; accept those, refuse the rest."""

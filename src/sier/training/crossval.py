@@ -86,12 +86,12 @@ def read_utterances(config: TrainConfig) -> list[Utterance]:
         return read_manifest(config.manifest)
     if not config.corpus_root:
         raise TrainingError(
-            "no data given: pass --corpus_root PATH (IEMOCAP_full_release or its parent) "
-            "or --manifest CSV (written by `sier prepare`)."
+            "no data given: pass --corpus_root PATH (IEMOCAP_full_release or its parent; with --corpus "
+            "emodb or ravdess, their trees) or --manifest CSV (written by `sier prepare`)."
         )
-    from sier.corpora.iemocap import read_iemocap
+    from sier.corpora.registry import read_corpus
 
-    result = read_iemocap(config.corpus_root, config.label_map)
+    result = read_corpus(config.corpus, config.corpus_root, config.label_map)
     for warning in result.warnings:
         log.warning("%s", warning)
     if not result.utterances:

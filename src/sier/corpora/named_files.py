@@ -1,0 +1,56 @@
+"""Corpora whose file names say who speaks and with which emotion (EmoDB, RAVDESS).
+
+Each such reader names its files and parses a name into a `NamedFile`; the rest (label map,
+durations, unreadable files, what was left out) is the same for all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from sier.audio import audio_duration
+from sier.corpora.labels import LabelMap
+from sier.corpora.records import PrepareResult, Utterance
+from sier.errors import AudioError
+
+
+@dataclass(frozen=True)
+class NamedFile:
+    """What a file name says: utterance id, speaker, speaker group, gender, raw label."""
+
+    id: str
+    speaker: str
+    session: int  # the speaker group that the `session` fold protocol holds out together
+    gender: str  # "F" or "M"
+    label: str  # raw label code, before the label map
+
+
+def read_named_files(files: Iterable[Path], parse: Callable[[Path], NamedFile | None], lmap: LabelMap,
+                     corpus: str) -> PrepareResult:
+    """Utterances of the `files` whose names `parse` understands, under `lmap`, sorted by id.
+    Files it does not (None) are left out and counted in one warning."""
+    result = PrepareResult(utterances=[])
+    other: list[str] = []
+    for path in files:
+        named = parse(path)
+        if named is None:
+            other.append(path.name)
+            continue
+        label = lmap.map(named.label)
+        if label is None:
+            result.drop(named.label)
+            continue
+        try:
+            duration = audio_duration(path)
+        except AudioError as exc:
+            result.bad_wavs.append(f"{named.id}: {exc}")
+            continue
+        result.utterances.append(Utterance(named.id, str(path.resolve()), named.speaker, named.session,
+                                           named.gender, label, duration, corpus))
+    result.finish()
+    if other:
+        result.warnings.append(f"{len(other)} wav(s) left out whose names are not {corpus} names, "
+                               f"e.g. {', '.join(sorted(other)[:3])}")
+    return result

@@ -1,0 +1,80 @@
+"""RAVDESS (Ryerson Audio-Visual Database of Emotional Speech and Song, English) reader for
+its audio-only speech files.
+
+`Audio_Speech_Actors_01-24.zip` unpacks to `Actor_01/` .. `Actor_24/`, 60 wavs each (48 kHz;
+sier resamples). A name has seven fields: `03-01-06-01-02-01-12.wav` is modality 03
+(audio-only), vocal channel 01 (speech; 02 is song), emotion 06, intensity 01 (normal; 02
+strong), statement 02, repetition 01, actor 12. Emotions: 01 neutral, 02 calm, 03 happy, 04
+sad, 05 angry, 06 fearful, 07 disgust, 08 surprised. Odd-numbered actors are male,
+even-numbered female. Song and video files are left out (and counted).
+
+Speaker groups ("sessions"): four consecutive actors (two men, two women), six groups. The
+`session` protocol gives six speaker-disjoint folds; the `speaker` protocol validates on the
+other three actors of the group.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from sier.corpora.labels import LABEL_MAPS, RAVDESS_SPEECH, LabelMap, get_label_map
+from sier.corpora.named_files import NamedFile, read_named_files
+from sier.corpora.records import PrepareResult, count_differences
+from sier.errors import CorpusError
+
+CORPUS = "ravdess"
+
+FILE_NAME = re.compile(
+    r"^(?P<modality>0[1-3])-(?P<channel>0[12])-(?P<emotion>0[1-8])-(?P<intensity>0[12])-"
+    r"(?P<statement>0[12])-(?P<repetition>0[12])-(?P<actor>\d{2})$"
+)
+ACTOR_DIR = re.compile(r"^Actor_(?P<n>\d{2})$")
+EMOTIONS = {"01": "neu", "02": "cal", "03": "hap", "04": "sad", "05": "ang", "06": "fea", "07": "dis", "08": "sur"}
+ACTORS = 24
+GROUP_SIZE = 4
+
+
+def find_root(root: str | os.PathLike) -> Path:
+    """The folder that holds Actor_01..Actor_24: `root` or one folder below it."""
+    root = Path(root)
+    if not root.is_dir():
+        raise CorpusError(f"{root}: not a directory; pass the folder of the unpacked RAVDESS speech zip with --root.")
+    for candidate in [root, *sorted(p for p in root.iterdir() if p.is_dir())]:
+        if any(ACTOR_DIR.match(p.name) for p in candidate.iterdir() if p.is_dir()):
+            return candidate
+    raise CorpusError(
+        f"{root}: not a RAVDESS tree; expected Actor_01..Actor_24 folders with files named like "
+        "03-01-06-01-02-01-12.wav (the unpacked Audio_Speech_Actors_01-24.zip)."
+    )
+
+
+def parse_name(path: Path) -> NamedFile | None:
+    """What a RAVDESS speech file name says; None for song, video or other names."""
+    m = FILE_NAME.match(path.stem)
+    if not m or m["modality"] != "03" or m["channel"] != "01" or not 1 <= int(m["actor"]) <= ACTORS:
+        return None
+    actor = int(m["actor"])
+    group = (actor - 1) // GROUP_SIZE + 1
+    return NamedFile(path.stem, f"ravdess{actor:02d}", group, "M" if actor % 2 else "F", EMOTIONS[m["emotion"]])
+
+
+def read_ravdess(root: str | os.PathLike, label_map: str | LabelMap = "ravdess-4") -> PrepareResult:
+    """Read a RAVDESS speech tree into Utterances under `label_map`, sorted by id."""
+    lmap = get_label_map(label_map, CORPUS) if isinstance(label_map, str) else label_map
+    base = find_root(root)
+    wavs = sorted(
+        wav
+        for folder in base.iterdir()
+        if folder.is_dir() and ACTOR_DIR.match(folder.name)
+        for wav in folder.glob("*.wav")
+        if not wav.name.startswith("._")
+    )
+    result = read_named_files(wavs, parse_name, lmap, CORPUS)
+    # known counts hold for sier's own maps of a whole copy (a partial copy is the user's choice)
+    if lmap is LABEL_MAPS.get(lmap.name) and len({u.speaker for u in result.utterances}) == ACTORS:
+        kept = {c: RAVDESS_SPEECH["classes"][c] for c in lmap.classes}
+        known = {"total": sum(kept.values()), "classes": kept}
+        result.warnings.extend(count_differences(result.utterances, known, "the RAVDESS speech files", "RAVDESS"))
+    return result

@@ -1,0 +1,252 @@
+"""EmoDB (German) and RAVDESS (English) readers on small trees in their distributed layouts,
+with the decoys a real copy has; the corpus registry; `sier prepare` and `sier train` on them."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sier.cli import main
+from sier.corpora.emodb import read_emodb
+from sier.corpora.labels import get_label_map
+from sier.corpora.ravdess import read_ravdess
+from sier.corpora.records import Utterance, read_manifest
+from sier.corpora.registry import default_label_map, read_corpus
+from sier.errors import CorpusError, TrainingError
+from sier.splits import make_folds
+from sier.training.config import TrainConfig
+
+EMODB_GENDER = {"03": "M", "08": "F", "09": "F", "10": "M", "11": "M", "12": "M", "13": "F", "14": "F",
+                "15": "M", "16": "F"}
+EMODB_PAIR = {"03": 1, "08": 1, "10": 2, "09": 2, "11": 3, "13": 3, "12": 4, "14": 4, "15": 5, "16": 5}
+EMODB_CODES = {"W": "ang", "L": "bor", "E": "dis", "A": "fea", "F": "hap", "T": "sad", "N": "neu"}
+RAVDESS_CODES = {"01": "neu", "02": "cal", "03": "hap", "04": "sad", "05": "ang", "06": "fea", "07": "dis",
+                 "08": "sur"}
+
+
+def write_wav(path: Path, seconds: float, rate: int = 16_000, seed: int = 0) -> float:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    samples = int(seconds * rate)
+    rng = np.random.default_rng(seed)
+    sf.write(path, (0.1 * rng.standard_normal(samples)).astype(np.float32), rate)
+    return samples / rate
+
+
+# ------------------------------------------------------------------ EmoDB
+
+
+def emodb_names(speakers=tuple(EMODB_GENDER)) -> list[str]:
+    """Every speaker with all seven emotion letters (texts and versions vary)."""
+    texts = ("a01", "a02", "a04", "a05", "a07", "b01", "b02", "b03", "b09", "b10")
+    return [f"{spk}{texts[(i + j) % len(texts)]}{letter}{'abc'[j % 3]}"
+            for i, spk in enumerate(speakers) for j, letter in enumerate("WLEAFTN")]
+
+
+def build_emodb(root: Path, names: list[str]) -> dict[str, float]:
+    """root/wav/<name>.wav plus what the download has beside them; returns name -> duration."""
+    durations = {name: write_wav(root / "wav" / f"{name}.wav", 0.2 + 0.01 * i, seed=i) for i, name in enumerate(names)}
+    for folder in ("lablaut", "labsilb", "silb"):
+        (root / folder).mkdir(exist_ok=True)
+        (root / folder / f"{names[0]}.lab").write_text("0.0 x\n")
+    (root / "erklaerung.txt").write_text("documentation\n")
+    (root / "wav" / f"._{names[0]}.wav").write_bytes(b"\x00\x05\x16\x07 macOS resource fork")
+    return durations
+
+
+def expected_emodb(root: Path, durations: dict[str, float], label_map: str) -> list[Utterance]:
+    lmap = get_label_map(label_map)
+    utts = []
+    for name, duration in durations.items():
+        label = lmap.map(EMODB_CODES[name[5]])
+        if label is not None:
+            spk = name[:2]
+            utts.append(Utterance(name, str((root / "wav" / f"{name}.wav").resolve()), f"emodb{spk}",
+                                  EMODB_PAIR[spk], EMODB_GENDER[spk], label, duration, "emodb"))
+    return sorted(utts, key=lambda u: u.id)
+
+
+@pytest.fixture(scope="module")
+def emodb(tmp_path_factory) -> tuple[Path, dict[str, float]]:
+    root = tmp_path_factory.mktemp("emodb") / "download"
+    return root, build_emodb(root, emodb_names())
+
+
+@pytest.mark.parametrize("label_map", ["emodb-4", "emodb-7"])
+def test_emodb_reader_gives_the_exact_manifest(emodb, label_map):
+    root, durations = emodb
+    result = read_emodb(root, label_map)
+    got = result.utterances
+    assert [(u.id, u.speaker, u.session, u.gender, u.label, u.corpus) for u in got] == \
+        [(u.id, u.speaker, u.session, u.gender, u.label, u.corpus) for u in expected_emodb(root, durations, label_map)]
+    assert [u.duration_s for u in got] == pytest.approx([u.duration_s for u in expected_emodb(root, durations, label_map)])
+    if label_map == "emodb-4":
+        assert result.dropped_labels == {"bor": 10, "dis": 10, "fea": 10}
+        assert {u.label for u in got} == {"neu", "hap", "ang", "sad"}
+    else:
+        assert result.dropped_labels == {}
+
+
+def test_emodb_warns_about_counts_of_a_whole_copy_that_differ_from_the_release(emodb):
+    root, _ = emodb
+    warnings = read_emodb(root, "emodb-4").warnings
+    assert warnings == ["counts differ from the EmoDB release: total 40 (EmoDB: 339); neu 10 (EmoDB: 79); "
+                        "hap 10 (EmoDB: 71); ang 10 (EmoDB: 127); sad 10 (EmoDB: 62)"]
+
+
+def test_emodb_accepts_the_wav_folder_itself_and_reports_what_it_left_out(tmp_path):
+    names = emodb_names(("03", "08", "10"))
+    build_emodb(tmp_path, names)
+    write_wav(tmp_path / "wav" / "99a01Wa.wav", 0.2)  # no such speaker
+    write_wav(tmp_path / "wav" / "readme.wav", 0.2)
+    (tmp_path / "wav" / "16a01Wa.wav").write_bytes(b"not audio")
+    result = read_emodb(tmp_path / "wav", "emodb-7")
+    assert len(result.utterances) == len(names)
+    assert result.bad_wavs and result.bad_wavs[0].startswith("16a01Wa: ")
+    assert any("2 wav(s) left out whose names are not emodb names, e.g. 99a01Wa.wav, readme.wav" in w
+               for w in result.warnings)
+    assert not any("counts differ" in w for w in result.warnings)  # 4 of 10 speakers: no release check
+
+
+def test_emodb_folds_hold_out_one_woman_and_one_man(emodb):
+    utts = read_emodb(emodb[0], "emodb-7").utterances
+    folds = make_folds(utts, "session")
+    assert len(folds) == 5
+    gender = {u.speaker: u.gender for u in utts}
+    for fold in folds:
+        assert sorted(gender[s] for s in fold.test_speakers) == ["F", "M"]
+        assert sorted(gender[s] for s in fold.val_speakers) == ["F", "M"]
+        assert len(fold.train_speakers) == 6
+    by_speaker = make_folds(utts, "speaker")
+    assert len(by_speaker) == 10
+    assert by_speaker[0].test_speakers == ("emodb03",) and by_speaker[0].val_speakers == ("emodb08",)
+
+
+def test_emodb_errors_name_the_folder_and_the_layout(tmp_path):
+    with pytest.raises(CorpusError, match="not a directory"):
+        read_emodb(tmp_path / "missing")
+    (tmp_path / "other").mkdir()
+    write_wav(tmp_path / "other" / "hello.wav", 0.2)
+    with pytest.raises(CorpusError, match=r"other: not an EmoDB tree; expected wav/ with files named like 03a01Fa\.wav"):
+        read_emodb(tmp_path / "other")
+    with pytest.raises(CorpusError, match=r"label map 'iemocap-4' is for iemocap, not emodb; use one of \['emodb-4', 'emodb-7'\]"):
+        read_emodb(tmp_path, "iemocap-4")
+
+
+# ------------------------------------------------------------------ RAVDESS
+
+
+def ravdess_name(emotion: int, actor: int, intensity: int = 1, statement: int = 1, repetition: int = 1,
+                 modality: int = 3, channel: int = 1) -> str:
+    return "-".join(f"{v:02d}" for v in (modality, channel, emotion, intensity, statement, repetition, actor))
+
+
+@pytest.fixture(scope="module")
+def ravdess(tmp_path_factory) -> tuple[Path, dict[str, float]]:
+    """All 24 actors, every emotion once (48 kHz, as distributed), inside the zip's folder,
+    plus a song file, a video-modality name, a stray file and a macOS fork."""
+    top = tmp_path_factory.mktemp("ravdess")
+    root = top / "Audio_Speech_Actors_01-24"
+    durations = {}
+    for actor in range(1, 25):
+        for emotion in range(1, 9):
+            name = ravdess_name(emotion, actor, intensity=1 + (emotion > 1 and actor % 2 == 0))
+            durations[name] = write_wav(root / f"Actor_{actor:02d}" / f"{name}.wav", 0.15, rate=48_000, seed=actor)
+    write_wav(root / "Actor_01" / f"{ravdess_name(3, 1, channel=2)}.wav", 0.15)  # song
+    write_wav(root / "Actor_02" / f"{ravdess_name(3, 2, modality=1)}.wav", 0.15)  # audio-visual name
+    write_wav(root / "Actor_03" / "notes.wav", 0.15)
+    (root / "Actor_04" / f"._{ravdess_name(1, 4)}.wav").write_bytes(b"\x00\x05\x16\x07")
+    return top, durations
+
+
+@pytest.mark.parametrize("label_map", ["ravdess-4", "ravdess-8"])
+def test_ravdess_reader_gives_the_exact_manifest(ravdess, label_map):
+    top, durations = ravdess
+    result = read_ravdess(top, label_map)
+    lmap = get_label_map(label_map)
+    expected = []
+    for name, duration in sorted(durations.items()):
+        label = lmap.map(RAVDESS_CODES[name.split("-")[2]])
+        actor = int(name.split("-")[6])
+        if label is not None:
+            path = top / "Audio_Speech_Actors_01-24" / f"Actor_{actor:02d}" / f"{name}.wav"
+            expected.append(Utterance(name, str(path.resolve()), f"ravdess{actor:02d}", (actor - 1) // 4 + 1,
+                                      "M" if actor % 2 else "F", label, duration, "ravdess"))
+    assert result.utterances == expected
+    assert any("3 wav(s) left out whose names are not ravdess names" in w for w in result.warnings)
+    if label_map == "ravdess-4":
+        assert result.dropped_labels == {"cal": 24, "fea": 24, "dis": 24, "sur": 24}
+    assert any(w.startswith("counts differ from the RAVDESS speech files: total ") for w in result.warnings)
+
+
+def test_ravdess_folds_hold_out_groups_of_four_actors(ravdess):
+    utts = read_ravdess(ravdess[0], "ravdess-8").utterances
+    folds = make_folds(utts, "session")
+    assert len(folds) == 6
+    assert folds[0].test_speakers == ("ravdess01", "ravdess02", "ravdess03", "ravdess04")
+    assert folds[0].val_speakers == ("ravdess05", "ravdess06", "ravdess07", "ravdess08")
+    assert len(make_folds(utts, "speaker")) == 24
+
+
+def test_ravdess_error_names_the_layout(tmp_path):
+    (tmp_path / "Actor 1").mkdir()
+    with pytest.raises(CorpusError, match="not a RAVDESS tree; expected Actor_01..Actor_24 folders"):
+        read_ravdess(tmp_path)
+
+
+# ------------------------------------------------------------------ registry, CLI, training
+
+
+def test_registry_reads_each_corpus_with_its_default_map(emodb, ravdess):
+    assert [default_label_map(c) for c in ("iemocap", "emodb", "ravdess")] == ["iemocap-4", "emodb-4", "ravdess-4"]
+    assert read_corpus("emodb", emodb[0]).utterances == read_emodb(emodb[0], "emodb-4").utterances
+    assert read_corpus("ravdess", ravdess[0], "ravdess-8").utterances == read_ravdess(ravdess[0], "ravdess-8").utterances
+    with pytest.raises(CorpusError, match="unknown corpus 'msp'"):
+        read_corpus("msp", emodb[0])
+    for corpus in ("iemocap", "emodb", "ravdess"):  # the 4-class maps share classes and order
+        assert get_label_map(default_label_map(corpus)).classes == ("neu", "hap", "ang", "sad")
+
+
+def test_prepare_reads_emodb_and_refuses_a_label_map_of_another_corpus(emodb, tmp_path, capsys):
+    out = tmp_path / "emodb.csv"
+    assert main(["prepare", "--corpus", "emodb", "--root", str(emodb[0]), "--label_map", "emodb-7",
+                 "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    assert read_manifest(out) == read_emodb(emodb[0], "emodb-7").utterances
+    assert stdout.splitlines()[0].split()[:3] == ["class", "emodb03", "emodb08"]
+    assert "70 utterances" in stdout and "counts differ from the EmoDB release: total 70 (EmoDB: 535)" in stdout
+    assert main(["prepare", "--corpus", "emodb", "--root", str(emodb[0]), "--label_map", "iemocap-6",
+                 "--out", str(tmp_path / "x.csv")]) == 1
+    assert "label map 'iemocap-6' is for iemocap, not emodb" in capsys.readouterr().err
+
+
+def test_train_config_resolves_corpus_and_label_map_from_each_other():
+    assert (TrainConfig().corpus, TrainConfig().label_map) == ("iemocap", "iemocap-4")
+    assert TrainConfig(corpus="emodb").label_map == "emodb-4"
+    assert TrainConfig(label_map="ravdess-8").corpus == "ravdess"
+    assert TrainConfig.from_dict({"label_map": "iemocap-6"}).corpus == "iemocap"  # configs written before `corpus`
+    with pytest.raises(TrainingError, match="label map 'iemocap-4' is for iemocap, not emodb"):
+        TrainConfig(corpus="emodb", label_map="iemocap-4")
+    with pytest.raises(TrainingError, match="corpus must be one of"):
+        TrainConfig(corpus="msp")
+
+
+def test_train_runs_on_an_emodb_tree(emodb, tmp_path):
+    """One fold, one epoch of the small enhanced model on fbank: the corpus flows through
+    features, folds, training and predictions."""
+    args = ["train", "--corpus", "emodb", "--corpus_root", str(emodb[0]), "--upstream", "fbank",
+            "--cache_dir", str(tmp_path / "cache"), "--output_dir", str(tmp_path), "--name", "emodb",
+            "--hidden_size", "4", "--num_heads", "2", "--num_gru_layers", "1", "--epochs", "1",
+            "--batch_size", "8", "--folds", "0", "--no_progress"]
+    with contextlib.redirect_stdout(open(os.devnull, "w")):
+        assert main(args) == 0
+    (exp,) = [p for p in tmp_path.iterdir() if p.name.startswith("emodb_")]
+    summary = json.loads((exp / "summary.json").read_text())
+    assert summary["folds"][0]["test_speakers"] == ["emodb03", "emodb08"]
+    assert "corpus: emodb" in (exp / "config.yaml").read_text()
+    assert "label_map: emodb-4" in (exp / "config.yaml").read_text()
