@@ -16,6 +16,7 @@ import pytest
 import torch
 from sklearn.metrics import accuracy_score, f1_score, recall_score
 
+from named_trees import build_emodb, emodb_names
 from sier.cli import main
 from sier.evaluation.predictions import read_predictions_csv
 from sier.training.config import TrainConfig
@@ -159,3 +160,54 @@ def test_bad_inputs_name_the_file(experiments, tmp_path, capsys):
     err = _error(capsys, ["evaluate", "--enhanced_model_path", str(ckpt_path), "--out", str(tmp_path / "o")])
     assert str(ckpt_path) in err and "upstream" in err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.fixture(scope="module")
+def emodb_manifests(tmp_path_factory):
+    """Manifests of a small EmoDB tree (10 speakers, 7 emotions): emodb-4 and emodb-7."""
+    root = tmp_path_factory.mktemp("emodb")
+    build_emodb(root / "download", emodb_names())
+    manifests = {}
+    for label_map in ("emodb-4", "emodb-7"):
+        manifests[label_map] = root / f"{label_map}.csv"
+        assert main(["prepare", "--corpus", "emodb", "--root", str(root / "download"), "--label_map", label_map,
+                     "--out", str(manifests[label_map])]) == 0
+    return manifests
+
+
+def test_cross_corpus_evaluation_tests_every_fold_model_on_the_other_corpus(experiments, emodb_manifests, tmp_path):
+    """Trained on the (IEMOCAP-layout) synthetic corpus, tested on German EmoDB: every fold's model
+    classifies all 40 emodb-4 utterances; McNemar counts each utterance once."""
+    original, enhanced = experiments
+    out = tmp_path / "cross"
+    assert main(["evaluate", "--enhanced_model_path", str(enhanced), "--original_model_path", str(original),
+                 "--test_manifest", str(emodb_manifests["emodb-4"]), "--out", str(out), "--n_boot", "50",
+                 "--max_attention_examples", "1", "--no_progress"]) == 0
+    data = json.loads((out / "evaluation.json").read_text(encoding="utf-8"))
+    for name in ("original", "enhanced"):
+        table = read_predictions_csv(out / f"predictions_{name}.csv")
+        assert table.folds() == list(FOLDS) and len(table) == 40 * len(FOLDS)
+        for k in FOLDS:
+            assert sorted(table.ids[table.fold == k]) == sorted(set(table.ids))
+        assert {s for s in table.speaker} == {f"emodb{s}" for s in ("03", "08", "09", "10", "11", "12", "13", "14",
+                                                                     "15", "16")}
+        metrics = data["models"][name]["metrics"]
+        assert [metrics["folds"][str(k)]["n"] for k in FOLDS] == [40, 40]
+        assert metrics["pooled"]["ua"] == pytest.approx(recall_score(table.label, table.pred, average="macro"))
+        assert len(data["models"][name]["speakers"]["per_speaker"]) == 10
+    mcnemar = data["comparison"]["mcnemar"]
+    assert mcnemar["n"] == 40 and "averaged" in mcnemar["on"]
+    assert data["comparison"]["n_paired"] == 40 * len(FOLDS)
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "on every utterance of another corpus, none of whose speakers it trained on" in md
+    assert "cross-corpus: all 40 utterances of 10 speakers" in md and "(emodb)" in md
+
+
+def test_cross_corpus_refuses_other_classes_and_seen_speakers(experiments, emodb_manifests, tmp_path, capsys):
+    _, enhanced = experiments
+    args = ["evaluate", "--enhanced_model_path", str(enhanced), "--out", str(tmp_path / "r"), "--no_progress"]
+    assert main([*args, "--test_manifest", str(emodb_manifests["emodb-7"])]) == 1
+    err = capsys.readouterr().err
+    assert "emodb-7.csv: labels ['bor', 'dis', 'fea'] are not among the classes" in err and "emodb-4" in err
+    assert main([*args, "--test_manifest", str(enhanced / "manifest.csv")]) == 1
+    assert "a cross-corpus test set must hold unseen speakers only" in capsys.readouterr().err

@@ -12,6 +12,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the same for the original (baseline) model, to compare against (optional)")
     p.add_argument("--out", default=None,
                    help="report folder (default: <enhanced experiment>/evaluation_<YYYYmmdd-HHMMSS>/)")
+    p.add_argument("--test_manifest", default=None,
+                   help="cross-corpus: evaluate every checkpoint on all utterances of this manifest instead "
+                        "(another corpus from `sier prepare`, e.g. --corpus emodb; same classes, unseen speakers)")
     p.add_argument("--cache_dir", default=None, help="feature cache (default: the one each checkpoint was trained with)")
     p.add_argument("--max_attention_examples", type=int, default=3, help="attention heat maps to draw (default: 3)")
     p.add_argument("--batch_size", type=int, default=16, help="utterances per forward pass (default: 16)")
@@ -27,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate(
         args.enhanced_model_path, args.original_model_path, out=args.out, cache_dir=args.cache_dir,
         max_attention_examples=args.max_attention_examples, batch_size=args.batch_size, device=args.device,
-        n_boot=args.n_boot, seed=args.seed, progress=args.progress,
+        n_boot=args.n_boot, seed=args.seed, progress=args.progress, test_manifest=args.test_manifest,
     )
     models = report.results["models"]
     for name, r in models.items():

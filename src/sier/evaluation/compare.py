@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from sier.errors import EvaluationError
-from sier.evaluation.predictions import Predictions
+from sier.evaluation.predictions import Predictions, average_over_folds
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +27,17 @@ DEFAULT_BOOTSTRAP = 2000
 
 
 def align(a: Predictions, b: Predictions) -> tuple[Predictions, Predictions]:
-    """Rows of `a` and `b` for the utterance ids both hold, in the same order."""
+    """Rows of `a` and `b` for the (fold, utterance id) pairs both hold, in the same order.
+    (Pairs, not ids: in a cross-corpus evaluation every fold's model classified every utterance.)"""
     if set(a.classes) != set(b.classes):
         raise EvaluationError(
             f"the models predict different classes ({list(a.classes)} vs {list(b.classes)}); "
             "compare models trained with the same label map."
         )
-    index_b = {uid: i for i, uid in enumerate(b.ids)}
-    ia = np.array([i for i, uid in enumerate(a.ids) if uid in index_b], dtype=int)
-    ib = np.array([index_b[a.ids[i]] for i in ia], dtype=int)
+    index_b = {(int(k), uid): i for i, (k, uid) in enumerate(zip(b.fold, b.ids))}
+    keys_a = [(int(k), uid) for k, uid in zip(a.fold, a.ids)]
+    ia = np.array([i for i, key in enumerate(keys_a) if key in index_b], dtype=int)
+    ib = np.array([index_b[keys_a[i]] for i in ia], dtype=int)
     if ia.size == 0:
         raise EvaluationError("the two models share no test utterance; were they evaluated on the same data?")
     return a.subset(ia), b.subset(ib)
@@ -101,7 +103,7 @@ def bootstrap_ua_difference(
     p_value (two-sided: twice the smaller share of draws on either side of 0, at most 1),
     n_speakers, n_boot, confidence.
     """
-    if not np.array_equal(original.ids, enhanced.ids):
+    if not (np.array_equal(original.ids, enhanced.ids) and np.array_equal(original.fold, enhanced.fold)):
         original, enhanced = align(original, enhanced)
     speakers = sorted(set(original.speaker.tolist()))
     classes = sorted(set(original.label.tolist()))
@@ -119,6 +121,17 @@ def bootstrap_ua_difference(
         "delta": delta, "ci_low": float(low), "ci_high": float(high), "p_value": float(p),
         "n_speakers": len(speakers), "n_boot": int(n_boot), "confidence": confidence,
     }
+
+
+def _paired_mcnemar(a: Predictions, b: Predictions) -> dict[str, Any]:
+    """McNemar on aligned tables. Where the same utterance comes once per fold model
+    (cross-corpus), its pairs are not independent: the test then runs once per utterance,
+    on each model's probabilities averaged over its fold models."""
+    if len(set(a.ids.tolist())) == len(a):
+        return mcnemar(a.correct, b.correct)
+    result = mcnemar(average_over_folds(a).correct, average_over_folds(b).correct)
+    result["on"] = "each utterance once, with the fold models' probabilities averaged"
+    return result
 
 
 def _delta(a: float, b: float) -> float:
@@ -168,6 +181,6 @@ def compare(original: dict[str, Any], enhanced: dict[str, Any], pred_original: P
         "n_original": len(pred_original),
         "n_enhanced": len(pred_enhanced),
         "n_paired": len(a),
-        "mcnemar": mcnemar(a.correct, b.correct),
+        "mcnemar": _paired_mcnemar(a, b),
         "bootstrap_ua": bootstrap_ua_difference(a, b, n_boot=n_boot, seed=seed),
     }

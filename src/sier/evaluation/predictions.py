@@ -105,6 +105,24 @@ def concat(tables: Sequence[Predictions]) -> Predictions:
     )
 
 
+def average_over_folds(table: Predictions) -> Predictions:
+    """One row per utterance id, with the mean of its rows' probabilities (fold -1).
+
+    For a cross-corpus evaluation, where every fold's model classified every utterance;
+    a table with one row per id comes back unchanged."""
+    order = list(dict.fromkeys(table.ids.tolist()))
+    if len(order) == len(table):
+        return table
+    index = {uid: i for i, uid in enumerate(order)}
+    rows = np.array([index[uid] for uid in table.ids], dtype=int)
+    sums = np.zeros((len(order), len(table.classes)))
+    np.add.at(sums, rows, table.probs)
+    first = np.array([int(np.flatnonzero(rows == i)[0]) for i in range(len(order))], dtype=int)
+    probs = sums / np.bincount(rows, minlength=len(order))[:, None]
+    t = table.subset(first)
+    return make_predictions(t.classes, t.ids, t.speaker, t.session, t.gender, t.label, probs, fold=-1)
+
+
 def write_predictions_csv(path: str | os.PathLike, table: Predictions) -> None:
     """Write the table as CSV: fold, id, speaker, session, gender, label, pred, prob_<class>..."""
     buf = io.StringIO()

@@ -275,7 +275,8 @@ def _tests_section(comparison: dict[str, Any]) -> str:
     return "\n".join([
         *warning,
         _md_table(["quantity (%)", "original", "enhanced", "Δ", "better is", "better"], rows),
-        f"\n**McNemar** on the {m['n']} utterances both models classified: both right {m['both_right']}, "
+        f"\n**McNemar** on the {m['n']} utterances both models classified"
+        + (f" ({m['on']})" if m.get("on") else "") + f": both right {m['both_right']}, "
         f"only original right {m['only_original_right']}, only enhanced right {m['only_enhanced_right']}, "
         f"both wrong {m['both_wrong']}; {m['method']}, statistic {m['statistic']:.3g}, "
         f"**p = {m['p_value']:.4g}**.",
@@ -289,14 +290,19 @@ def _markdown(results: dict[str, Any], figs: dict[str, list[Path]], out: Path) -
     models, comparison = results["models"], results.get("comparison")
     rel = lambda p: os.path.relpath(p, out)  # noqa: E731
     img = lambda p: f"![{Path(p).stem}]({rel(p)})"  # noqa: E731
+    cross = next((r["info"]["test data"] for r in models.values() if "test data" in r["info"]), None)
+    tested = ("on every utterance of another corpus, none of whose speakers it trained on" if cross else
+              "on the test speakers of its own fold, none of whom it trained on")
     lines = ["# Speaker-independence evaluation", "",
              f"Written {results['created']} by sier {results['sier_version']}. Every checkpoint was evaluated "
-             "on the test speakers of its own fold, none of whom it trained on. Numbers are percent.", ""]
+             f"{tested}. Numbers are percent.", ""]
     for n, r in models.items():
         info = ", ".join(f"{k} {v}" for k, v in r["info"].items())
         lines.append(f"- **{n}**: {len(r['checkpoints'])} checkpoint(s) from `{r['experiment_dir']}`"
                      + (f" ({info})" if info else ""))
-    lines += ["", "## Headline", "", "Pooled: all test utterances of all folds together; folds: mean ± std over folds.",
+    pooled = ("Pooled: every fold model's predictions of every utterance together; folds: mean ± std over the "
+              "fold models." if cross else "Pooled: all test utterances of all folds together; folds: mean ± std over folds.")
+    lines += ["", "## Headline", "", pooled,
               "", _headline(models, comparison), ""]
     fold_rows = [[n, k, m["n"], *(_pct(m[x]) for x in HEADLINE)]
                  for n, r in models.items() for k, m in r["metrics"]["folds"].items()]

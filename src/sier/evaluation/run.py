@@ -5,6 +5,10 @@ over such files, or a whole experiment directory (every fold it trained). Each c
 is evaluated on the test speakers of its fold, read from the `folds.json` of the
 experiment that holds it (the checkpoint's parent's parent), and is refused if it trained
 on any of them.
+
+Cross-corpus (`test_manifest`): each checkpoint is evaluated instead on every utterance of
+another corpus's manifest (e.g. trained on IEMOCAP, tested on German EmoDB), whose
+speakers it must never have trained on and whose labels must be among its classes.
 """
 
 from __future__ import annotations
@@ -143,6 +147,23 @@ def _check_checkpoint(path: Path, meta: dict[str, Any], exp: Experiment) -> Fold
     return fold
 
 
+def _check_target(path: Path, meta: dict[str, Any], target: Sequence[Utterance], source: str) -> None:
+    """A cross-corpus test set fits the checkpoint: its labels are classes of the model and
+    none of its speakers trained the model."""
+    classes = list(meta.get("classes") or [])
+    unknown = sorted({u.label for u in target} - set(classes))
+    if unknown:
+        raise EvaluationError(
+            f"{source}: labels {unknown} are not among the classes {classes} of {path}; prepare the corpus "
+            "with a label map of the same classes (the 4-class maps iemocap-4, emodb-4 and ravdess-4 match)."
+        )
+    seen = sorted({u.speaker for u in target} & set(meta.get("speakers") or []))
+    if seen:
+        raise EvaluationError(
+            f"{source}: speakers {seen[:5]} trained {path}; a cross-corpus test set must hold unseen speakers only."
+        )
+
+
 def _attention_ids(utterances: Sequence[Utterance], classes: Sequence[str], limit: int) -> list[str]:
     """Up to `limit` test utterances for heat maps: the first of each class in turn (same for both models)."""
     picked: list[str] = []
@@ -168,11 +189,13 @@ def _experiment_of(path: Path, experiments: dict[Path, Experiment]) -> Experimen
 
 
 def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | None, batch_size: int, device: Any,
-              attention_limit: int, progress: bool
+              attention_limit: int, progress: bool, target: Sequence[Utterance] | None = None,
+              target_source: str = ""
               ) -> tuple[Predictions, np.ndarray, list[AttentionExample], Any, Experiment, tuple[np.ndarray, np.ndarray]]:
     """Predictions, embeddings [N, E], attention examples, checkpoint and experiment of one checkpoint,
-    run on its fold's test set; and the probe set: embeddings and speakers of the fold's test and
-    validation utterances (speakers the model never trained on)."""
+    run on its fold's test set (or on `target`, another corpus's utterances); and the probe set:
+    embeddings and speakers of the fold's test and validation utterances (or of `target`),
+    speakers the model never trained on. `target_source` names `target` in errors."""
     import torch
 
     from sier.features import FeatureConfig, extract_features
@@ -182,8 +205,10 @@ def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | 
     model, ckpt = load_ser_model(path)  # CheckpointError names the file when it is not ours
     exp = _experiment_of(path, experiments)
     fold = _check_checkpoint(path, ckpt.meta, exp)
+    if target is not None:
+        _check_target(path, ckpt.meta, target, target_source)
     classes = list(ckpt.meta["classes"])
-    utterances = [exp.utterances[i] for i in fold.test]
+    utterances = list(target) if target is not None else [exp.utterances[i] for i in fold.test]
     cache = cache_dir or ckpt.meta.get("cache_dir") or exp.config.get("cache_dir") or "cache"
     store = extract_features(utterances, FeatureConfig.from_dict(ckpt.meta["feature_config"]), cache, progress)
     kept = [u for u in utterances if store.has(u.id)]
@@ -211,6 +236,8 @@ def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | 
     table = make_predictions(classes, [u.id for u in kept], [u.speaker for u in kept], [u.session for u in kept],
                              [u.gender for u in kept], [u.label for u in kept], probs_np, fold=fold.index)
     test_emb = torch.cat(embeddings).numpy()
+    if target is not None:  # every speaker of the other corpus is unseen: probe on them all
+        return table, test_emb, examples, ckpt, exp, (test_emb, np.array([u.speaker for u in kept], dtype=object))
     val = [exp.utterances[i] for i in fold.val]
     val_store = extract_features(val, FeatureConfig.from_dict(ckpt.meta["feature_config"]), cache, progress)
     val_kept = [u for u in val if val_store.has(u.id)]
@@ -236,19 +263,25 @@ def _curves(exp: Experiment, fold: int) -> list[dict[str, float]] | None:
 
 
 def evaluate_model(name: str, spec: str | os.PathLike, cache_dir: str | None = None, batch_size: int = 16,
-                   device: str | None = None, max_attention_examples: int = 3, progress: bool = True) -> ModelRun:
-    """Evaluate every checkpoint of `spec` on its own fold's test speakers; one ModelRun."""
+                   device: str | None = None, max_attention_examples: int = 3, progress: bool = True,
+                   test_manifest: str | os.PathLike | None = None) -> ModelRun:
+    """Evaluate every checkpoint of `spec` on its own fold's test speakers (or, with
+    `test_manifest`, on every utterance of that manifest); one ModelRun."""
     import torch
 
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     paths = resolve_checkpoints(spec)
+    target = read_manifest(test_manifest) if test_manifest else None
+    if target is not None and not target:
+        raise EvaluationError(f"{test_manifest}: the manifest holds no utterance.")
     experiments: dict[Path, Experiment] = {}
     tables, embeddings, attention, checkpoints, curves, probe_sets = [], [], [], {}, {}, {}
     info: dict[str, Any] = {}
     for n, path in enumerate(paths):
         print(f"[{name} {n + 1}/{len(paths)}] {path}")
         table, emb, examples, ckpt, exp, probe_set = _run_fold(path, experiments, cache_dir, batch_size, device,
-                                                               max_attention_examples, progress)
+                                                               max_attention_examples, progress, target,
+                                                               str(test_manifest))
         fold = table.folds()[0]
         if fold in checkpoints:
             raise EvaluationError(f"{path}: fold {fold} is given twice ({checkpoints[fold]}); pass one checkpoint per fold.")
@@ -264,6 +297,10 @@ def evaluate_model(name: str, spec: str | os.PathLike, cache_dir: str | None = N
                 "upstream": ckpt.meta.get("feature_config", {}).get("upstream"),
                 "label map": ckpt.meta.get("label_map"),
                 "protocol": exp.config.get("protocol")}
+        if target is not None:
+            corpora = ", ".join(sorted({u.corpus for u in target}))
+            info["test data"] = (f"cross-corpus: all {len(target)} utterances of {len({u.speaker for u in target})} "
+                                 f"speakers of {test_manifest} ({corpora})")
     attention = [ex for ex in attention if ex.fold == min(checkpoints)]  # heat maps of one fold
     return ModelRun(name, concat(tables), np.concatenate(embeddings), attention, curves, checkpoints,
                     str(next(iter(experiments))) if len(experiments) == 1 else ", ".join(map(str, experiments)),
@@ -281,6 +318,7 @@ def evaluate(
     n_boot: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
     progress: bool = True,
+    test_manifest: str | os.PathLike | None = None,
 ) -> Report:
     """Evaluate the enhanced model (and the original, if given) and write the report.
 
@@ -288,13 +326,16 @@ def evaluate(
     directory. out: the report folder; default <enhanced experiment>/evaluation_<YYYYmmdd-HHMMSS>/.
     cache_dir: feature cache (default: the one each checkpoint was trained with). Returns the
     Report (paths of report.md, evaluation.json and figures, and the results dict).
+    test_manifest: evaluate every checkpoint on all utterances of this manifest instead
+    (cross-corpus; see the module docstring).
     Raises EvaluationError / CheckpointError on bad input, naming the file.
     """
     cache = str(cache_dir) if cache_dir else None
-    runs = [evaluate_model("enhanced", enhanced_model_path, cache, batch_size, device, max_attention_examples, progress)]
+    runs = [evaluate_model("enhanced", enhanced_model_path, cache, batch_size, device, max_attention_examples, progress,
+                           test_manifest)]
     if original_model_path:
         runs.append(evaluate_model("original", original_model_path, cache, batch_size, device,
-                                   max_attention_examples, progress))
+                                   max_attention_examples, progress, test_manifest))
     if out is None:
         first = Path(next(iter(runs[0].checkpoints.values()))).resolve().parent.parent
         out = first / f"evaluation_{datetime.now().strftime('%Y%m%d-%H%M%S')}"
