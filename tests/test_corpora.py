@@ -26,6 +26,9 @@ from sier.corpora.labels import get_label_map
 from sier.corpora.ravdess import read_ravdess
 from sier.corpora.records import Utterance, read_manifest
 from sier.corpora.registry import default_label_map, read_corpus
+from sier.corpora.synth import SPEAKERS as IEMOCAP_SYNTH_SPEAKERS
+from sier.corpora.synth_emodb import SPEAKERS as EMODB_SYNTH_SPEAKERS
+from sier.corpora.synth_emodb import synthesize_emodb
 from sier.errors import CorpusError, TrainingError
 from sier.splits import make_folds
 from sier.training.config import TrainConfig
@@ -216,3 +219,24 @@ def test_train_runs_on_an_emodb_tree(emodb, tmp_path):
     assert summary["folds"][0]["test_speakers"] == ["emodb03", "emodb08"]
     assert "corpus: emodb" in (exp / "config.yaml").read_text()
     assert "label_map: emodb-4" in (exp / "config.yaml").read_text()
+
+
+# ------------------------------------------------------------------ the EmoDB-layout synthetic corpus
+
+
+def test_synthetic_emodb_is_read_as_emodb_with_new_voices(tmp_path, capsys):
+    root = synthesize_emodb(tmp_path / "a", seed=3, per_emotion=2, duration_s=(0.4, 0.6))
+    result = read_emodb(root, "emodb-7")
+    assert len(result.utterances) == 80 and result.warnings == []  # a synthetic tree: no release counts
+    assert {u.label for u in result.utterances} == {"neu", "hap", "ang", "sad"}
+    assert {(u.speaker, u.gender) for u in result.utterances} == {(f"emodb{s}", g) for s, g in EMODB_GENDER.items()}
+    voices = lambda speakers: {(s.f0_hz, s.formant_scale, s.rate_syl_s) for s in speakers}  # noqa: E731
+    assert not voices(EMODB_SYNTH_SPEAKERS) & voices(IEMOCAP_SYNTH_SPEAKERS)
+    again = synthesize_emodb(tmp_path / "b", seed=3, per_emotion=2, duration_s=(0.4, 0.6))
+    assert (again / "wav" / "16a02Ta.wav").read_bytes() == (root / "wav" / "16a02Ta.wav").read_bytes()
+    (tmp_path / "c" / "emodb").mkdir(parents=True)
+    with pytest.raises(CorpusError, match="was not written by `sier synth`"):
+        synthesize_emodb(tmp_path / "c")
+    assert main(["synth", "--layout", "emodb", "--out", str(tmp_path / "d"), "--per_emotion", "1",
+                 "--min_duration", "0.3", "--max_duration", "0.4"]) == 0
+    assert "40 utterances" in capsys.readouterr().out

@@ -24,6 +24,10 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, capsys):
     report = work / "report" / "report.md"
     assert report.is_file() and state["report"] == str(report)
     assert "original" in out and "enhanced" in out and str(report) in out
+    cross = work / "report_cross_corpus" / "evaluation.json"
+    cross_models = json.loads(cross.read_text())["models"]
+    assert {m: r["metrics"]["pooled"]["n"] for m, r in cross_models.items()} == {"original": 200, "enhanced": 200}
+    assert "new voices (EmoDB layout)" in out and state["cross_corpus_report"] in out
 
     # a second run reuses every finished stage instead of training again
     assert main(args) == 0

@@ -1,7 +1,8 @@
 """`sier demo`: the main job end to end on the embedded synthetic corpus.
 
 synthesise -> manifest -> fbank features (cached) -> cross-validated baseline GRU and
-enhanced adversarial GRU on every session fold -> evaluation report comparing them.
+enhanced adversarial GRU on every session fold -> evaluation report comparing them ->
+the same models on ten new voices in EmoDB's layout (cross-corpus report).
 
 The demo state (which experiment directory each stage wrote) is kept in
 `<workdir>/demo.json`, so an interrupted demo resumes: a finished stage is reused, and a
@@ -50,14 +51,17 @@ class DemoResult:
     workdir: Path
     experiments: dict[str, Path]  # "original" / "enhanced" -> experiment directory
     report: Path  # report.md
+    cross_corpus_report: Path  # report.md of the cross-corpus evaluation
 
 
 def run_demo(workdir: str | os.PathLike = "experiments/demo", seed: int = 0, per_speaker: int = 40,
              epochs: int | None = None, fresh: bool = False, progress: bool = True) -> DemoResult:
     """Run (or resume) the demo in `workdir`; returns where the experiments and report are."""
+    from sier.corpora.emodb import read_emodb
     from sier.corpora.iemocap import read_iemocap
     from sier.corpora.records import count_table, write_manifest
     from sier.corpora.synth import synthesize_corpus
+    from sier.corpora.synth_emodb import synthesize_emodb
     from sier.evaluation.run import evaluate
     from sier.training.config import TrainConfig
     from sier.training.crossval import run_crossval
@@ -76,7 +80,7 @@ def run_demo(workdir: str | os.PathLike = "experiments/demo", seed: int = 0, per
 
     manifest = work / "manifest.csv"
     if "manifest" not in state:
-        _stage("1/4 synthesise the corpus and write the manifest")
+        _stage("1/5 synthesise the corpus and write the manifest")
         root = synthesize_corpus(work / "data", seed=seed, per_speaker=per_speaker)
         result = read_iemocap(root, "iemocap-4")
         write_manifest(manifest, result.utterances)
@@ -85,7 +89,7 @@ def run_demo(workdir: str | os.PathLike = "experiments/demo", seed: int = 0, per
         save()
     experiments: dict[str, Path] = {}
     for n, (role, model) in enumerate(DEMO_MODELS.items()):
-        _stage(f"{n + 2}/4 train the {role} model on every session fold")
+        _stage(f"{n + 2}/5 train the {role} model on every session fold")
         config = TrainConfig.from_dict({
             **DEMO_TRAIN, **model, "epochs": settings["epochs"], "seed": seed, "manifest": str(manifest),
             "cache_dir": str(work / "cache"), "output_dir": str(work), "name": role, "progress": progress,
@@ -101,14 +105,27 @@ def run_demo(workdir: str | os.PathLike = "experiments/demo", seed: int = 0, per
             experiments[role] = run_crossval(config, argv=["demo"])
         state[role] = str(experiments[role])
         save()
-    _stage("4/4 evaluate on the held-out speakers and write the report")
+    _stage("4/5 evaluate on the held-out speakers and write the report")
     report = evaluate(experiments["enhanced"], experiments["original"], out=work / "report", progress=progress)
     state["report"] = str(report.report_path)
     save()
-    _print_headline(report.results)
+    _print_headline(report.results, "held-out speakers, pooled over the session folds")
+    _stage("5/5 cross-corpus: both models on ten new voices in EmoDB's layout")
+    emodb_manifest = work / "emodb_manifest.csv"
+    if "emodb_manifest" not in state:
+        root = synthesize_emodb(work / "data", seed=seed, per_emotion=max(1, per_speaker // 8))
+        write_manifest(emodb_manifest, read_emodb(root).utterances)
+        state["emodb_manifest"] = str(emodb_manifest)
+        save()
+    cross = evaluate(experiments["enhanced"], experiments["original"], out=work / "report_cross_corpus",
+                     progress=progress, test_manifest=emodb_manifest)
+    state["cross_corpus_report"] = str(cross.report_path)
+    save()
+    _print_headline(cross.results, "new voices (EmoDB layout), every fold model on all of them")
     print(f"\ndemo finished in {(time.monotonic() - started) / 60:.1f} min")
     print(f"report: {report.report_path}")
-    return DemoResult(work, experiments, report.report_path)
+    print(f"cross-corpus report: {cross.report_path}")
+    return DemoResult(work, experiments, report.report_path, cross.report_path)
 
 
 def _unfinished_run(work: Path, role: str, config: Any) -> str | None:
@@ -138,9 +155,9 @@ def _stage(text: str) -> None:
     print(f"\n=== {text}", flush=True)
 
 
-def _print_headline(results: dict[str, Any]) -> None:
+def _print_headline(results: dict[str, Any], title: str) -> None:
     """Pooled figures per model, the spread over speakers and the speaker probe, from evaluation.json."""
-    print("\nheld-out speakers, pooled over the session folds (chance: UA 25 %):")
+    print(f"\n{title} (chance: UA 25 %):")
     print(f"{'model':>10} {'WA %':>7} {'UA %':>7} {'F1 %':>7} {'UA std over speakers':>21} "
           f"{'worst speaker UA':>17} {'speaker probe acc':>18}")
     for role in ("original", "enhanced"):
