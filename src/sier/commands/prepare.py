@@ -5,13 +5,12 @@ HELP = "read a corpus tree into a manifest (CSV) and print counts per class x sp
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from sier.corpora.labels import DEFAULT_LABEL_MAPS, LABEL_MAPS
+    from sier.corpora.registry import ROOTS
 
     maps = "; ".join(f"{c}: " + ", ".join(n for n, m in LABEL_MAPS.items() if m.corpus == c) for c in DEFAULT_LABEL_MAPS)
     p.add_argument("--corpus", default="iemocap", choices=list(DEFAULT_LABEL_MAPS),
                    help="corpus layout to read: iemocap (default), emodb (German) or ravdess (English)")
-    p.add_argument("--root", required=True,
-                   help="IEMOCAP_full_release (or its parent); the EmoDB download (holding wav/); "
-                        "the RAVDESS speech folders (Actor_01..Actor_24)")
+    p.add_argument("--root", required=True, help="; ".join(f"{c}: {r}" for c, r in ROOTS.items()))
     p.add_argument("--label_map", default=None,
                    help=f"default: the corpus's 4 classes (neu, hap, ang, sad); all: {maps}")
     p.add_argument("--out", default="data/manifest.csv", help="manifest to write (CSV)")

@@ -117,7 +117,7 @@ def average_over_folds(table: Predictions) -> Predictions:
     rows = np.array([index[uid] for uid in table.ids], dtype=int)
     sums = np.zeros((len(order), len(table.classes)))
     np.add.at(sums, rows, table.probs)
-    first = np.array([int(np.flatnonzero(rows == i)[0]) for i in range(len(order))], dtype=int)
+    first = np.unique(rows, return_index=True)[1]  # each id's first row, in `order`
     probs = sums / np.bincount(rows, minlength=len(order))[:, None]
     t = table.subset(first)
     return make_predictions(t.classes, t.ids, t.speaker, t.session, t.gender, t.label, probs, fold=-1)
