@@ -21,6 +21,7 @@ from named_trees import (
     write_wav,
 )
 from sier.cli import main
+from sier.corpora.cremad import read_cremad
 from sier.corpora.emodb import read_emodb
 from sier.corpora.labels import get_label_map
 from sier.corpora.ravdess import read_ravdess
@@ -82,7 +83,7 @@ def test_emodb_accepts_the_wav_folder_itself_and_reports_what_it_left_out(tmp_pa
     result = read_emodb(tmp_path / "wav", "emodb-7")
     assert len(result.utterances) == len(names)
     assert result.bad_wavs and result.bad_wavs[0].startswith("16a01Wa: ")
-    assert any("2 wav(s) left out whose names are not emodb names, e.g. 99a01Wa.wav, readme.wav" in w
+    assert any("2 wav(s) left out whose names are not emodb names (or name an unknown speaker), e.g. 99a01Wa.wav, readme.wav" in w
                for w in result.warnings)
     assert not any("counts differ" in w for w in result.warnings)  # 4 of 10 speakers: no release check
 
@@ -168,16 +169,66 @@ def test_ravdess_error_names_the_layout(tmp_path):
         read_ravdess(tmp_path)
 
 
+# ------------------------------------------------------------------ CREMA-D
+
+CREMA_SENTENCES = ("IEO", "TIE", "IOM", "IWW", "TAI", "MTI", "IWL", "ITH", "DFA", "ITS", "TSI", "WSI")
+CREMA_EMOTIONS = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
+
+
+def build_cremad(root: Path, sexes: dict[int, str]) -> dict[str, float]:
+    """AudioWAV/ with every emotion once per actor (levels and sentences vary) and
+    VideoDemographics.csv as in the repository (its Sex column says Male/Female)."""
+    durations = {}
+    for i, actor in enumerate(sorted(sexes)):
+        for j, emotion in enumerate(CREMA_EMOTIONS):
+            level = "XX" if j % 2 else ("LO", "MD", "HI")[i % 3]
+            name = f"{actor}_{CREMA_SENTENCES[(i + j) % 12]}_{emotion}_{level}"
+            durations[name] = write_wav(root / "AudioWAV" / f"{name}.wav", 0.15, seed=i)
+    rows = ["ActorID,Age,Sex,Race,Ethnicity"] + [f"{a},30,{'Female' if s == 'F' else 'Male'},Caucasian,Not Hispanic"
+                                                 for a, s in sorted(sexes.items())]
+    (root / "VideoDemographics.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return durations
+
+
+def test_cremad_reader_takes_sexes_from_the_demographics_and_balances_the_groups(tmp_path):
+    sexes = {1001 + k: ("F" if k % 3 == 0 else "M") for k in range(12)}  # 4 women, 8 men
+    durations = build_cremad(tmp_path / "CREMA-D", sexes)
+    write_wav(tmp_path / "CREMA-D" / "AudioWAV" / "1099_DFA_ANG_XX.wav", 0.15)  # not in the demographics
+    result = read_cremad(tmp_path, "cremad-6")
+    got = result.utterances
+    assert sorted(u.id for u in got) == sorted(durations)
+    assert {(u.speaker, u.gender) for u in got} == {(f"crema{a}", s) for a, s in sexes.items()}
+    groups = {}
+    for u in got:
+        groups.setdefault(u.session, set()).add(u.speaker)
+    women = sorted(f"crema{a}" for a, s in sexes.items() if s == "F")
+    assert [sorted(set(women) & groups[g]) for g in range(1, 6)] == [[women[0]], [women[1]], [women[2]], [women[3]], []]
+    assert all(len(groups[g]) >= 2 for g in range(1, 5)) and sum(len(v) for v in groups.values()) == 12
+    assert {u.label for u in got} == {"neu", "hap", "ang", "sad", "dis", "fea"}
+    assert read_cremad(tmp_path / "CREMA-D").dropped_labels == {"dis": 12, "fea": 12}
+    assert any("1 wav(s) left out whose names are not cremad names (or name an unknown speaker), e.g. 1099_DFA_ANG_XX.wav" in w
+               for w in result.warnings)
+
+
+def test_cremad_errors_name_the_missing_file(tmp_path):
+    (tmp_path / "AudioWAV").mkdir()
+    with pytest.raises(CorpusError, match=r"VideoDemographics.csv: missing; CREMA-D's actor sexes come from it"):
+        read_cremad(tmp_path)
+    with pytest.raises(CorpusError, match="not a CREMA-D tree; expected AudioWAV/"):
+        read_cremad(tmp_path / "AudioWAV")
+
+
 # ------------------------------------------------------------------ registry, CLI, training
 
 
 def test_registry_reads_each_corpus_with_its_default_map(emodb, ravdess):
-    assert [default_label_map(c) for c in ("iemocap", "emodb", "ravdess")] == ["iemocap-4", "emodb-4", "ravdess-4"]
+    assert [default_label_map(c) for c in ("iemocap", "emodb", "ravdess", "cremad")] == \
+        ["iemocap-4", "emodb-4", "ravdess-4", "cremad-4"]
     assert read_corpus("emodb", emodb[0]).utterances == read_emodb(emodb[0], "emodb-4").utterances
     assert read_corpus("ravdess", ravdess[0], "ravdess-8").utterances == read_ravdess(ravdess[0], "ravdess-8").utterances
     with pytest.raises(CorpusError, match="unknown corpus 'msp'"):
         read_corpus("msp", emodb[0])
-    for corpus in ("iemocap", "emodb", "ravdess"):  # the 4-class maps share classes and order
+    for corpus in ("iemocap", "emodb", "ravdess", "cremad"):  # the 4-class maps share classes and order
         assert get_label_map(default_label_map(corpus)).classes == ("neu", "hap", "ang", "sad")
 
 

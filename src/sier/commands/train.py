@@ -27,11 +27,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=S, help="random seed (default: 0)")
     g = p.add_argument_group("data")
     g.add_argument("--corpus", choices=list(DEFAULT_LABEL_MAPS), default=S,
-                   help="layout of --corpus_root (default: iemocap; emodb is German, ravdess English)")
+                   help="layout of --corpus_root (default: iemocap; emodb is German, ravdess and cremad English)")
     g.add_argument("--corpus_root", default=S, help="corpus tree: IEMOCAP_full_release (or its parent), ...")
     g.add_argument("--manifest", default=S, help="manifest CSV from `sier prepare` (instead of --corpus_root)")
     g.add_argument("--label_map", default=S,
-                   help="iemocap-4 (default), iemocap-6, iemocap-all, emodb-4, emodb-7, ravdess-4, ravdess-8")
+                   help="default: the corpus's 4 classes (iemocap-4, emodb-4, ravdess-4, cremad-4); also "
+                        "iemocap-6, iemocap-all, emodb-7, ravdess-8, cremad-6")
     g.add_argument("--protocol", choices=["session", "speaker"], default=S,
                    help="session: leave one session (EmoDB, RAVDESS: speaker group) out (default; 5 folds on IEMOCAP); "
                         "speaker: leave one speaker out (10 folds on IEMOCAP)")

@@ -23,6 +23,7 @@ _IEMOCAP_ALL = ("neu", "hap", "exc", "ang", "sad", "fru", "sur", "fea", "dis", "
 _FOUR = ("neu", "hap", "ang", "sad")
 _EMODB_ALL = _FOUR + ("bor", "dis", "fea")  # + boredom, disgust, fear
 _RAVDESS_ALL = _FOUR + ("cal", "fea", "dis", "sur")  # + calm, fearful, disgust, surprised
+_CREMAD_ALL = _FOUR + ("dis", "fea")  # + disgust, fear
 
 LABEL_MAPS: dict[str, LabelMap] = {
     "iemocap-4": LabelMap(
@@ -46,10 +47,13 @@ LABEL_MAPS: dict[str, LabelMap] = {
     # RAVDESS (English): "calm" is its own class in ravdess-8 and left out of ravdess-4.
     "ravdess-4": LabelMap("ravdess-4", {lab: lab for lab in _FOUR}, _FOUR, "ravdess"),
     "ravdess-8": LabelMap("ravdess-8", {lab: lab for lab in _RAVDESS_ALL}, _RAVDESS_ALL, "ravdess"),
+    # CREMA-D (English, 91 actors).
+    "cremad-4": LabelMap("cremad-4", {lab: lab for lab in _FOUR}, _FOUR, "cremad"),
+    "cremad-6": LabelMap("cremad-6", {lab: lab for lab in _CREMAD_ALL}, _CREMAD_ALL, "cremad"),
 }
 
 # The label map a corpus uses when none is named.
-DEFAULT_LABEL_MAPS = {"iemocap": "iemocap-4", "emodb": "emodb-4", "ravdess": "ravdess-4"}
+DEFAULT_LABEL_MAPS = {"iemocap": "iemocap-4", "emodb": "emodb-4", "ravdess": "ravdess-4", "cremad": "cremad-4"}
 
 # Known counts of iemocap-4 on the full release, to check a user's copy against.
 IEMOCAP4_FULL_RELEASE = {
@@ -63,7 +67,7 @@ IEMOCAP4_FULL_RELEASE = {
 }
 
 
-# Known counts of the distributed EmoDB (all 7 emotions) and RAVDESS speech files (8).
+# Known counts of the distributed EmoDB (all 7 emotions), RAVDESS speech files (8) and CREMA-D (6).
 EMODB_RELEASE = {
     "total": 535,
     "classes": {"ang": 127, "bor": 81, "dis": 46, "fea": 69, "hap": 71, "sad": 62, "neu": 79},
@@ -71,6 +75,10 @@ EMODB_RELEASE = {
 RAVDESS_SPEECH = {
     "total": 1440,
     "classes": {"neu": 96, "cal": 192, "hap": 192, "sad": 192, "ang": 192, "fea": 192, "dis": 192, "sur": 192},
+}
+CREMAD_RELEASE = {
+    "total": 7442,
+    "classes": {"ang": 1271, "dis": 1271, "fea": 1271, "hap": 1271, "neu": 1087, "sad": 1271},
 }
 
 

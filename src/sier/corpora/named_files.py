@@ -51,6 +51,6 @@ def read_named_files(files: Iterable[Path], parse: Callable[[Path], NamedFile | 
                                            named.gender, label, duration, corpus))
     result.finish()
     if other:
-        result.warnings.append(f"{len(other)} wav(s) left out whose names are not {corpus} names, "
-                               f"e.g. {', '.join(sorted(other)[:3])}")
+        result.warnings.append(f"{len(other)} wav(s) left out whose names are not {corpus} names "
+                               f"(or name an unknown speaker), e.g. {', '.join(sorted(other)[:3])}")
     return result

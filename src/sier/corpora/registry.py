@@ -9,11 +9,12 @@ from sier.corpora.labels import DEFAULT_LABEL_MAPS, get_label_map
 from sier.corpora.records import PrepareResult
 from sier.errors import CorpusError
 
-CORPORA = tuple(DEFAULT_LABEL_MAPS)  # iemocap, emodb, ravdess
+CORPORA = tuple(DEFAULT_LABEL_MAPS)  # iemocap, emodb, ravdess, cremad
 ROOTS = {
     "iemocap": "IEMOCAP_full_release (or its parent)",
     "emodb": "the unpacked EmoDB download (holding wav/)",
     "ravdess": "the unpacked Audio_Speech_Actors_01-24.zip (holding Actor_01..Actor_24)",
+    "cremad": "the CREMA-D repository (holding AudioWAV/ and VideoDemographics.csv)",
 }
 
 
@@ -30,6 +31,10 @@ def _reader(corpus: str) -> Callable[..., PrepareResult]:
         from sier.corpora.ravdess import read_ravdess
 
         return read_ravdess
+    if corpus == "cremad":
+        from sier.corpora.cremad import read_cremad
+
+        return read_cremad
     raise CorpusError(f"unknown corpus {corpus!r}; choose one of {list(CORPORA)}.")
 
 
