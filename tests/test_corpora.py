@@ -25,7 +25,7 @@ from sier.corpora.cremad import read_cremad
 from sier.corpora.emodb import read_emodb
 from sier.corpora.labels import get_label_map
 from sier.corpora.ravdess import read_ravdess
-from sier.corpora.records import Utterance, read_manifest
+from sier.corpora.records import Utterance, read_manifest, read_manifests, write_manifest
 from sier.corpora.registry import default_label_map, read_corpus
 from sier.corpora.synth import SPEAKERS as IEMOCAP_SYNTH_SPEAKERS
 from sier.corpora.synth_emodb import SPEAKERS as EMODB_SYNTH_SPEAKERS
@@ -270,6 +270,38 @@ def test_train_runs_on_an_emodb_tree(emodb, tmp_path):
     assert summary["folds"][0]["test_speakers"] == ["emodb03", "emodb08"]
     assert "corpus: emodb" in (exp / "config.yaml").read_text()
     assert "label_map: emodb-4" in (exp / "config.yaml").read_text()
+
+
+# ------------------------------------------------------------------ several corpora pooled
+
+
+def test_pooled_corpora_keep_their_sessions_apart(emodb, ravdess, tmp_path):
+    """EmoDB's group 1 and RAVDESS's group 1 are two sessions: 5 + 6 session folds, each
+    holding out one corpus's group, and speaker folds validating within the corpus."""
+    write_manifest(tmp_path / "emodb.csv", read_emodb(emodb[0], "emodb-4").utterances)
+    write_manifest(tmp_path / "ravdess.csv", read_ravdess(ravdess[0], "ravdess-4").utterances)
+    pooled = read_manifests([tmp_path / "emodb.csv", tmp_path / "ravdess.csv"])
+    assert len(pooled) == 40 + 96 and {u.corpus for u in pooled} == {"emodb", "ravdess"}
+    folds = make_folds(pooled, "session")
+    assert len(folds) == 11
+    assert folds[0].test_speakers == ("emodb03", "emodb08") and folds[0].val_speakers == ("emodb09", "emodb10")
+    assert folds[4].val_speakers == ("ravdess01", "ravdess02", "ravdess03", "ravdess04")
+    assert folds[5].test_speakers == ("ravdess01", "ravdess02", "ravdess03", "ravdess04")
+    assert folds[10].val_speakers == ("emodb03", "emodb08")  # cyclic, across corpora
+    for fold in folds:  # a test group never mixes corpora
+        assert len({s.rstrip("0123456789") for s in fold.test_speakers}) == 1
+    by_speaker = {f.test_speakers[0]: f for f in make_folds(pooled, "speaker")}
+    assert by_speaker["ravdess01"].val_speakers == ("ravdess02", "ravdess03", "ravdess04")
+    with pytest.raises(CorpusError, match=r"emodb.csv: utterance 03a01Wa is also in .*emodb.csv"):
+        read_manifests([tmp_path / "emodb.csv", tmp_path / "emodb.csv"])
+
+
+def test_train_config_takes_one_manifest_or_several():
+    assert TrainConfig(manifest="a.csv").manifest == ("a.csv",)
+    assert TrainConfig(manifest=["a.csv", Path("b.csv")]).manifest == ("a.csv", "b.csv")
+    assert TrainConfig(manifest=("a.csv",)).to_dict()["manifest"] == ["a.csv"]
+    with pytest.raises(TrainingError, match="manifest must be a path or a list of paths"):
+        TrainConfig(manifest=[1])
 
 
 # ------------------------------------------------------------------ the EmoDB-layout synthetic corpus

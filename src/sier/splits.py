@@ -83,17 +83,22 @@ def make_folds(utterances: Sequence[Utterance], protocol: str = "session") -> li
     - `speaker`: one fold per speaker; test = that speaker, validation = the other
       speaker(s) of the same session (so no session partner of the test speaker, whose
       dialogs share content, is trained on), train = the rest.
+
+    A session is a (corpus, session) pair: in a manifest that pools corpora (multi-corpus
+    training), IEMOCAP's session 1 and EmoDB's speaker group 1 are two sessions, ordered by
+    corpus name, then number.
     """
     if protocol not in PROTOCOLS:
         raise SplitError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
-    sessions = sorted({u.session for u in utterances})
+    by_session: dict[tuple[str, int], set[str]] = {}
+    for u in utterances:
+        by_session.setdefault((u.corpus, u.session), set()).add(u.speaker)
+    sessions = sorted(by_session)
     if len(sessions) < 3:
         raise SplitError(
-            f"need at least 3 sessions for train/val/test, the manifest has {len(sessions)} ({sessions})"
+            f"need at least 3 sessions for train/val/test, the manifest has {len(sessions)} "
+            f"({[s for _, s in sessions]})"
         )
-    by_session: dict[int, set[str]] = {}
-    for u in utterances:
-        by_session.setdefault(u.session, set()).add(u.speaker)
     folds = []
     if protocol == "session":
         for i, sess in enumerate(sessions):
@@ -101,7 +106,7 @@ def make_folds(utterances: Sequence[Utterance], protocol: str = "session") -> li
             folds.append(_fold_from_speakers(i, utterances, by_session[val_sess], by_session[sess]))
     else:
         for i, speaker in enumerate(sorted({u.speaker for u in utterances})):
-            sess = next(u.session for u in utterances if u.speaker == speaker)
+            sess = next((u.corpus, u.session) for u in utterances if u.speaker == speaker)
             partners = by_session[sess] - {speaker}
             if not partners:
                 raise SplitError(f"speaker {speaker} has no session partner to validate on")

@@ -4,7 +4,8 @@ HELP = "compute and cache the frozen upstream features of a manifest (resumable)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--manifest", default="data/manifest.csv", help="manifest written by `sier prepare`")
+    p.add_argument("--manifest", nargs="+", default=["data/manifest.csv"],
+                   help="manifest(s) written by `sier prepare`; several are pooled")
     p.add_argument("--upstream", default="facebook/hubert-base-ls960",
                    help="HF hub id, local folder written by save_pretrained, or 'fbank'")
     p.add_argument("--revision", default=None, help="hub revision (branch, tag or commit)")
@@ -27,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sier.corpora.records import read_manifest
+    from sier.corpora.records import read_manifests
     from sier.features import FeatureConfig, extract_features, status
     from sier.features.extract import EXTRACT_BATCH_S
 
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     cfg = FeatureConfig(upstream=args.upstream, revision=args.revision, freeze_layers=args.freeze_layers,
                         layer=args.layer, layer_weighted=args.layer_weighted, dtype=args.dtype)
-    utterances = read_manifest(args.manifest)
+    utterances = read_manifests(args.manifest)
     store = extract_features(utterances, cfg, args.cache_dir, progress=not args.no_progress,
                              rank=args.rank, world_size=args.world_size, device=args.device,
                              batch_s=EXTRACT_BATCH_S if args.batch_s is None else args.batch_s)

@@ -4,7 +4,8 @@ HELP = "make speaker-disjoint folds (train/val/test) from a manifest and print t
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--manifest", default="data/manifest.csv", help="manifest written by `sier prepare`")
+    p.add_argument("--manifest", nargs="+", default=["data/manifest.csv"],
+                   help="manifest(s) written by `sier prepare`; several are pooled")
     p.add_argument("--protocol", default="session", choices=["session", "speaker"],
                    help="session: leave one session (EmoDB, RAVDESS: speaker group) out, 5 folds on IEMOCAP and EmoDB, "
                         "6 on RAVDESS; speaker: leave one speaker out (10, 10, 24 folds)")
@@ -14,10 +15,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from sier.corpora.records import read_manifest
+    from sier.corpora.records import read_manifests
     from sier.splits import folds_table, make_folds, save_folds
 
-    utterances = read_manifest(args.manifest)
+    utterances = read_manifests(args.manifest)
     folds = make_folds(utterances, args.protocol)
     out = Path(args.out) / "folds.json"
     save_folds(out, folds, args.protocol)

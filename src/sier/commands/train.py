@@ -29,7 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--corpus", choices=list(DEFAULT_LABEL_MAPS), default=S,
                    help="layout of --corpus_root (default: iemocap; emodb is German, ravdess and cremad English)")
     g.add_argument("--corpus_root", default=S, help="corpus tree: IEMOCAP_full_release (or its parent), ...")
-    g.add_argument("--manifest", default=S, help="manifest CSV from `sier prepare` (instead of --corpus_root)")
+    g.add_argument("--manifest", nargs="+", default=S,
+                   help="manifest CSV(s) from `sier prepare` (instead of --corpus_root); several are pooled, "
+                        "e.g. one per corpus")
     g.add_argument("--label_map", default=S,
                    help="default: the corpus's 4 classes (iemocap-4, emodb-4, ravdess-4, cremad-4); also "
                         "iemocap-6, iemocap-all, emodb-7, ravdess-8, cremad-6")

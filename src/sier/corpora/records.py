@@ -122,6 +122,21 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
             raise CorpusError(f"{path}: malformed manifest row ({exc}); re-run `sier prepare`.") from exc
 
 
+def read_manifests(paths: Sequence[str | os.PathLike]) -> list[Utterance]:
+    """The utterances of several manifests pooled (e.g. one per corpus, for multi-corpus
+    training), in the given order; CorpusError when an utterance id is in two of them."""
+    pooled: list[Utterance] = []
+    source: dict[str, Path] = {}
+    for path in map(Path, paths):
+        for utt in read_manifest(path):
+            if utt.id in source:
+                raise CorpusError(f"{path}: utterance {utt.id} is also in {source[utt.id]}; "
+                                  "pass each manifest once, or re-run `sier prepare` for one of them.")
+            source[utt.id] = path
+            pooled.append(utt)
+    return pooled
+
+
 def count_table(utterances: Iterable[Utterance], labels: Sequence[str] | None = None) -> str:
     """A plain-text table of counts, classes (rows) x speakers (columns), with totals."""
     utterances = list(utterances)

@@ -29,7 +29,7 @@ class TrainConfig:
     # --- data
     corpus: str | None = None  # layout of corpus_root: iemocap, emodb, ravdess, cremad; None: the label map's (iemocap)
     corpus_root: str | None = None  # corpus tree (IEMOCAP_full_release or its parent, ...); or give `manifest`
-    manifest: str | None = None  # manifest CSV from `sier prepare`; used instead of reading corpus_root
+    manifest: tuple[str, ...] | None = None  # manifest CSV(s) from `sier prepare`, instead of corpus_root; several are pooled
     label_map: str | None = None  # named label map (iemocap-4, iemocap-6, emodb-7, ...); None = the corpus's 4 classes
     protocol: str = "session"  # "session" (leave one session out) or "speaker" (leave one speaker out)
     folds: tuple[int, ...] | None = None  # fold indices to run (e.g. (0, 2)); None = every fold
@@ -167,7 +167,14 @@ class TrainConfig:
                 value = tuple(value)
                 if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
                     raise TrainingError(f"invalid training config: {f.name} must be a list of integers, got {value!r}")
-            expected = {"str": str, "int": int, "float": float, "bool": bool, "tuple[int, ...]": tuple}[kind]
+            elif kind == "tuple[str, ...]":
+                value = (value,) if isinstance(value, (str, os.PathLike)) else tuple(value)
+                value = tuple(os.fspath(v) if isinstance(v, os.PathLike) else v for v in value)
+                if not value or not all(isinstance(v, str) for v in value):
+                    raise TrainingError(f"invalid training config: {f.name} must be a path or a list of paths, "
+                                        f"got {value!r}")
+            expected = {"str": str, "int": int, "float": float, "bool": bool, "tuple[int, ...]": tuple,
+                        "tuple[str, ...]": tuple}[kind]
             if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
                 raise TrainingError(f"invalid training config: {f.name} must be {f.type}, got {value!r}")
             object.__setattr__(self, f.name, value)
@@ -175,8 +182,9 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML/JSON-able dict (tuples become lists)."""
         data = asdict(self)
-        if data["folds"] is not None:
-            data["folds"] = list(data["folds"])
+        for name in ("folds", "manifest"):
+            if data[name] is not None:
+                data[name] = list(data[name])
         return data
 
     @classmethod

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sier import __version__
-from sier.corpora.records import Utterance, read_manifest, write_manifest
+from sier.corpora.records import Utterance, read_manifest, read_manifests, write_manifest
 from sier.errors import TrainingError
 from sier.fileio import read_json, write_json, write_text
 from sier.splits import Fold, load_folds, make_folds, save_folds
@@ -81,9 +81,9 @@ class Experiment:
 
 
 def read_utterances(config: TrainConfig) -> list[Utterance]:
-    """The manifest's utterances, or those read from corpus_root under the label map."""
+    """The manifests' utterances (pooled), or those read from corpus_root under the label map."""
     if config.manifest:
-        return read_manifest(config.manifest)
+        return read_manifests(config.manifest)
     if not config.corpus_root:
         raise TrainingError(
             "no data given: pass --corpus_root PATH (IEMOCAP_full_release or its parent; with --corpus "
