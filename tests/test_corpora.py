@@ -23,10 +23,12 @@ from named_trees import (
 from sier.cli import main
 from sier.corpora.cremad import read_cremad
 from sier.corpora.emodb import read_emodb
+from sier.corpora.emovo import read_emovo
+from sier.corpora.shemo import read_shemo
 from sier.corpora.labels import get_label_map
 from sier.corpora.ravdess import read_ravdess
 from sier.corpora.records import Utterance, read_manifest, read_manifests, write_manifest
-from sier.corpora.registry import default_label_map, read_corpus
+from sier.corpora.registry import CORPORA, default_label_map, read_corpus
 from sier.corpora.synth import SPEAKERS as IEMOCAP_SYNTH_SPEAKERS
 from sier.corpora.synth_emodb import SPEAKERS as EMODB_SYNTH_SPEAKERS
 from sier.corpora.synth_emodb import synthesize_emodb
@@ -218,17 +220,63 @@ def test_cremad_errors_name_the_missing_file(tmp_path):
         read_cremad(tmp_path / "AudioWAV")
 
 
+# ------------------------------------------------------------------ EMOVO (Italian), ShEMO (Persian)
+
+EMOVO_CODES = {"dis": "dis", "gio": "hap", "neu": "neu", "pau": "fea", "rab": "ang", "sor": "sur", "tri": "sad"}
+
+
+def test_emovo_reader_pairs_each_woman_with_a_man(tmp_path):
+    root = tmp_path / "EMOVO"
+    names = [f"{emo}-{actor}-{sentence}" for actor in ("f1", "f2", "f3", "m1", "m2", "m3")
+             for emo, sentence in zip(EMOVO_CODES, ("b1", "b2", "d1", "l1", "n1", "n5", "l4"))]
+    for name in names:
+        write_wav(root / name.split("-")[1] / f"{name}.wav", 0.15, rate=48_000)
+    write_wav(root / "f1" / "documentazione.wav", 0.15)
+    result = read_emovo(tmp_path, "emovo-7")  # one folder above the actor folders
+    got = {u.id: u for u in result.utterances}
+    assert sorted(got) == sorted(names)
+    u = got["gio-f2-b2"]
+    assert (u.speaker, u.session, u.gender, u.label, u.corpus) == ("emovof2", 2, "F", "hap", "emovo")
+    assert {(v.speaker, v.session) for v in got.values() if v.session == 3} == {("emovof3", 3), ("emovom3", 3)}
+    assert sorted(u.label for u in read_emovo(root).utterances if u.speaker == "emovom1") == ["ang", "hap", "neu", "sad"]
+    folds = make_folds(result.utterances, "session")
+    assert [f.test_speakers for f in folds] == [("emovof1", "emovom1"), ("emovof2", "emovom2"), ("emovof3", "emovom3")]
+    assert any("counts differ from the EMOVO release: total 42 (EMOVO: 588)" in w for w in result.warnings)
+    with pytest.raises(CorpusError, match="not an EMOVO tree; expected actor folders f1, f2, f3, m1, m2, m3"):
+        read_emovo(root / "f1")
+
+
+def test_shemo_reader_reads_names_anywhere_below_the_root_and_deals_groups(tmp_path):
+    speakers = [("F", k) for k in range(1, 6)] + [("M", k) for k in range(1, 11)]
+    names = [f"{g}{k:02d}{emo}{n:02d}" for g, k in speakers for n, emo in enumerate("AHNSWF", start=1)]
+    for name in names:
+        write_wav(tmp_path / ("female" if name[0] == "F" else "male") / f"{name}.wav", 0.15, rate=44_100)
+    write_wav(tmp_path / "male" / "M99X01.wav", 0.15)
+    result = read_shemo(tmp_path, "shemo-6")
+    got = {u.id: u for u in result.utterances}
+    assert sorted(got) == sorted(names)
+    assert (got["F03A01"].speaker, got["F03A01"].gender, got["F03A01"].label) == ("shemoF03", "F", "ang")
+    assert got["M07W05"].label == "sur" and got["M07F06"].label == "fea"
+    groups = {}
+    for u in got.values():
+        groups.setdefault(u.session, set()).add(u.speaker)
+    assert [sorted(groups[g]) for g in (1, 5)] == [["shemoF01", "shemoM01", "shemoM06"], ["shemoF05", "shemoM05", "shemoM10"]]
+    assert read_shemo(tmp_path).dropped_labels == {"sur": 15, "fea": 15}
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CorpusError, match="not a ShEMO tree; expected wavs named like F03A05.wav"):
+        read_shemo(tmp_path / "empty")
+
+
 # ------------------------------------------------------------------ registry, CLI, training
 
 
 def test_registry_reads_each_corpus_with_its_default_map(emodb, ravdess):
-    assert [default_label_map(c) for c in ("iemocap", "emodb", "ravdess", "cremad")] == \
-        ["iemocap-4", "emodb-4", "ravdess-4", "cremad-4"]
+    assert [default_label_map(c) for c in CORPORA] == [f"{c}-4" for c in CORPORA]
     assert read_corpus("emodb", emodb[0]).utterances == read_emodb(emodb[0], "emodb-4").utterances
     assert read_corpus("ravdess", ravdess[0], "ravdess-8").utterances == read_ravdess(ravdess[0], "ravdess-8").utterances
     with pytest.raises(CorpusError, match="unknown corpus 'msp'"):
         read_corpus("msp", emodb[0])
-    for corpus in ("iemocap", "emodb", "ravdess", "cremad"):  # the 4-class maps share classes and order
+    for corpus in CORPORA:  # the 4-class maps share classes and order
         assert get_label_map(default_label_map(corpus)).classes == ("neu", "hap", "ang", "sad")
 
 

@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 
 from sier.corpora.labels import CREMAD_RELEASE, LABEL_MAPS, LabelMap, get_label_map
-from sier.corpora.named_files import NamedFile, read_named_files
+from sier.corpora.named_files import NamedFile, deal_into_groups, read_named_files
 from sier.corpora.records import PrepareResult, count_differences
 from sier.errors import CorpusError
 
@@ -65,21 +65,12 @@ def read_sexes(path: Path) -> dict[str, str]:
     return sexes
 
 
-def speaker_groups(sexes: dict[str, str]) -> dict[str, int]:
-    """Actor -> group 1..GROUPS: women and men each dealt round-robin in actor order."""
-    groups = {}
-    for sex in ("F", "M"):
-        for i, actor in enumerate(sorted(a for a, s in sexes.items() if s == sex)):
-            groups[actor] = i % GROUPS + 1
-    return groups
-
-
 def read_cremad(root: str | os.PathLike, label_map: str | LabelMap = "cremad-4") -> PrepareResult:
     """Read a CREMA-D tree into Utterances under `label_map`, sorted by id."""
     lmap = get_label_map(label_map, CORPUS) if isinstance(label_map, str) else label_map
     base = find_root(root)
     sexes = read_sexes(base / DEMOGRAPHICS)
-    groups = speaker_groups(sexes)
+    groups = deal_into_groups(sexes, GROUPS)
 
     def parse(path: Path) -> NamedFile | None:
         m = FILE_NAME.match(path.stem)

@@ -24,6 +24,8 @@ _FOUR = ("neu", "hap", "ang", "sad")
 _EMODB_ALL = _FOUR + ("bor", "dis", "fea")  # + boredom, disgust, fear
 _RAVDESS_ALL = _FOUR + ("cal", "fea", "dis", "sur")  # + calm, fearful, disgust, surprised
 _CREMAD_ALL = _FOUR + ("dis", "fea")  # + disgust, fear
+_EMOVO_ALL = _FOUR + ("dis", "fea", "sur")  # + disgust, fear, surprise
+_SHEMO_ALL = _FOUR + ("sur", "fea")  # + surprise, fear
 
 LABEL_MAPS: dict[str, LabelMap] = {
     "iemocap-4": LabelMap(
@@ -50,10 +52,16 @@ LABEL_MAPS: dict[str, LabelMap] = {
     # CREMA-D (English, 91 actors).
     "cremad-4": LabelMap("cremad-4", {lab: lab for lab in _FOUR}, _FOUR, "cremad"),
     "cremad-6": LabelMap("cremad-6", {lab: lab for lab in _CREMAD_ALL}, _CREMAD_ALL, "cremad"),
+    # EMOVO (Italian, 6 actors) and ShEMO (Persian, 87 speakers).
+    "emovo-4": LabelMap("emovo-4", {lab: lab for lab in _FOUR}, _FOUR, "emovo"),
+    "emovo-7": LabelMap("emovo-7", {lab: lab for lab in _EMOVO_ALL}, _EMOVO_ALL, "emovo"),
+    "shemo-4": LabelMap("shemo-4", {lab: lab for lab in _FOUR}, _FOUR, "shemo"),
+    "shemo-6": LabelMap("shemo-6", {lab: lab for lab in _SHEMO_ALL}, _SHEMO_ALL, "shemo"),
 }
 
 # The label map a corpus uses when none is named.
-DEFAULT_LABEL_MAPS = {"iemocap": "iemocap-4", "emodb": "emodb-4", "ravdess": "ravdess-4", "cremad": "cremad-4"}
+DEFAULT_LABEL_MAPS = {"iemocap": "iemocap-4", "emodb": "emodb-4", "ravdess": "ravdess-4", "cremad": "cremad-4",
+                      "emovo": "emovo-4", "shemo": "shemo-4"}
 
 # Known counts of iemocap-4 on the full release, to check a user's copy against.
 IEMOCAP4_FULL_RELEASE = {
@@ -67,7 +75,8 @@ IEMOCAP4_FULL_RELEASE = {
 }
 
 
-# Known counts of the distributed EmoDB (all 7 emotions), RAVDESS speech files (8) and CREMA-D (6).
+# Known counts of the distributed EmoDB (all 7 emotions), RAVDESS speech files (8), CREMA-D (6),
+# EMOVO (7) and ShEMO (6).
 EMODB_RELEASE = {
     "total": 535,
     "classes": {"ang": 127, "bor": 81, "dis": 46, "fea": 69, "hap": 71, "sad": 62, "neu": 79},
@@ -79,6 +88,11 @@ RAVDESS_SPEECH = {
 CREMAD_RELEASE = {
     "total": 7442,
     "classes": {"ang": 1271, "dis": 1271, "fea": 1271, "hap": 1271, "neu": 1087, "sad": 1271},
+}
+EMOVO_RELEASE = {"total": 588, "classes": {c: 84 for c in _EMOVO_ALL}}
+SHEMO_RELEASE = {
+    "total": 3000,
+    "classes": {"ang": 1059, "hap": 201, "neu": 1028, "sad": 449, "sur": 225, "fea": 38},
 }
 
 

@@ -27,6 +27,16 @@ class NamedFile:
     label: str  # raw label code, before the label map
 
 
+def deal_into_groups(genders: dict[str, str], groups: int) -> dict[str, int]:
+    """Speaker -> group 1..`groups`: women and men each dealt round-robin in sorted order, so
+    every group gets about the same number of each (speaker groups stand in for sessions)."""
+    dealt = {}
+    for gender in ("F", "M"):
+        for i, speaker in enumerate(sorted(s for s, g in genders.items() if g == gender)):
+            dealt[speaker] = i % groups + 1
+    return dealt
+
+
 def read_named_files(files: Iterable[Path], parse: Callable[[Path], NamedFile | None], lmap: LabelMap,
                      corpus: str) -> PrepareResult:
     """Utterances of the `files` whose names `parse` understands, under `lmap`, sorted by id.

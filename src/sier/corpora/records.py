@@ -21,7 +21,7 @@ class Utterance:
     id: str  # e.g. Ses01F_impro01_M003
     path: str  # absolute path of the wav
     speaker: str  # e.g. Ses01M (session + gender of the person who speaks)
-    session: int  # 1..5 for IEMOCAP; the speaker group of corpora without sessions (EmoDB, RAVDESS, CREMA-D)
+    session: int  # 1..5 for IEMOCAP; the speaker group of corpora without sessions (EmoDB, ...)
     gender: str  # "F" or "M"
     label: str  # class after the label map, e.g. "hap"
     duration_s: float  # seconds, read from the file header

@@ -9,12 +9,14 @@ from sier.corpora.labels import DEFAULT_LABEL_MAPS, get_label_map
 from sier.corpora.records import PrepareResult
 from sier.errors import CorpusError
 
-CORPORA = tuple(DEFAULT_LABEL_MAPS)  # iemocap, emodb, ravdess, cremad
+CORPORA = tuple(DEFAULT_LABEL_MAPS)  # iemocap, emodb, ravdess, cremad, emovo, shemo
 ROOTS = {
     "iemocap": "IEMOCAP_full_release (or its parent)",
     "emodb": "the unpacked EmoDB download (holding wav/)",
     "ravdess": "the unpacked Audio_Speech_Actors_01-24.zip (holding Actor_01..Actor_24)",
     "cremad": "the CREMA-D repository (holding AudioWAV/ and VideoDemographics.csv)",
+    "emovo": "the unpacked EMOVO folder (holding f1..f3, m1..m3)",
+    "shemo": "the ShEMO folder (holding female/ and male/)",
 }
 
 
@@ -35,6 +37,14 @@ def _reader(corpus: str) -> Callable[..., PrepareResult]:
         from sier.corpora.cremad import read_cremad
 
         return read_cremad
+    if corpus == "emovo":
+        from sier.corpora.emovo import read_emovo
+
+        return read_emovo
+    if corpus == "shemo":
+        from sier.corpora.shemo import read_shemo
+
+        return read_shemo
     raise CorpusError(f"unknown corpus {corpus!r}; choose one of {list(CORPORA)}.")
 
 

@@ -155,7 +155,7 @@ def _check_target(path: Path, meta: dict[str, Any], target: Sequence[Utterance],
     if unknown:
         raise EvaluationError(
             f"{source}: labels {unknown} are not among the classes {classes} of {path}; prepare the corpus "
-            "with a label map of the same classes (the 4-class maps iemocap-4, emodb-4, ravdess-4 and cremad-4 match)."
+            "with a label map of the same classes (the 4-class maps iemocap-4, emodb-4, ravdess-4, ... all match)."
         )
     seen = sorted({u.speaker for u in target} & set(meta.get("speakers") or []))
     if seen:

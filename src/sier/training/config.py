@@ -27,7 +27,7 @@ class TrainConfig:
     """A training run: data, features, model, optimisation, augmentation and runtime."""
 
     # --- data
-    corpus: str | None = None  # layout of corpus_root: iemocap, emodb, ravdess, cremad; None: the label map's (iemocap)
+    corpus: str | None = None  # layout of corpus_root (iemocap, emodb, ravdess, ...); None: the label map's (iemocap)
     corpus_root: str | None = None  # corpus tree (IEMOCAP_full_release or its parent, ...); or give `manifest`
     manifest: tuple[str, ...] | None = None  # manifest CSV(s) from `sier prepare`, instead of corpus_root; several are pooled
     label_map: str | None = None  # named label map (iemocap-4, iemocap-6, emodb-7, ...); None = the corpus's 4 classes
