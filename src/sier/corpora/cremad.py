@@ -19,9 +19,9 @@ import os
 import re
 from pathlib import Path
 
-from sier.corpora.labels import CREMAD_RELEASE, LABEL_MAPS, LabelMap, get_label_map
-from sier.corpora.named_files import NamedFile, deal_into_groups, read_named_files
-from sier.corpora.records import PrepareResult, count_differences
+from sier.corpora.labels import CREMAD_RELEASE, LabelMap, get_label_map
+from sier.corpora.named_files import NamedFile, check_release_counts, deal_into_groups, read_named_files
+from sier.corpora.records import PrepareResult
 from sier.errors import CorpusError
 
 CORPUS = "cremad"
@@ -81,9 +81,5 @@ def read_cremad(root: str | os.PathLike, label_map: str | LabelMap = "cremad-4")
 
     wavs = sorted(p for p in (base / "AudioWAV").glob("*.wav") if not p.name.startswith("._"))
     result = read_named_files(wavs, parse, lmap, CORPUS)
-    # known counts hold for sier's own maps of a whole copy (a partial copy is the user's choice)
-    if lmap is LABEL_MAPS.get(lmap.name) and len({u.speaker for u in result.utterances}) == ACTORS:
-        kept = {c: CREMAD_RELEASE["classes"][c] for c in lmap.classes}
-        known = {"total": sum(kept.values()), "classes": kept}
-        result.warnings.extend(count_differences(result.utterances, known, "the CREMA-D release", "CREMA-D"))
+    check_release_counts(result, lmap, CREMAD_RELEASE, ACTORS, "CREMA-D", "the CREMA-D release")
     return result

@@ -18,9 +18,9 @@ import os
 import re
 from pathlib import Path
 
-from sier.corpora.labels import EMODB_RELEASE, LABEL_MAPS, LabelMap, get_label_map
-from sier.corpora.named_files import NamedFile, read_named_files
-from sier.corpora.records import PrepareResult, count_differences
+from sier.corpora.labels import EMODB_RELEASE, LabelMap, get_label_map
+from sier.corpora.named_files import NamedFile, check_release_counts, read_named_files
+from sier.corpora.records import PrepareResult
 from sier.errors import CorpusError
 
 CORPUS = "emodb"
@@ -66,10 +66,6 @@ def read_emodb(root: str | os.PathLike, label_map: str | LabelMap = "emodb-4") -
     wav_dir = find_wav_dir(root)
     wavs = sorted(p for p in wav_dir.glob("*.wav") if not p.name.startswith("._"))
     result = read_named_files(wavs, parse_name, lmap, CORPUS)
-    synthetic = (wav_dir.parent / "synth.json").is_file()  # `sier synth --layout emodb`: its counts are its own
-    # known counts hold for sier's own maps of a whole copy (a partial copy is the user's choice)
-    if not synthetic and lmap is LABEL_MAPS.get(lmap.name) and len({u.speaker for u in result.utterances}) == len(SPEAKERS):
-        kept = {c: EMODB_RELEASE["classes"][c] for c in lmap.classes}
-        known = {"total": sum(kept.values()), "classes": kept}
-        result.warnings.extend(count_differences(result.utterances, known, "the EmoDB release", "EmoDB"))
+    if not (wav_dir.parent / "synth.json").is_file():  # `sier synth --layout emodb` has counts of its own
+        check_release_counts(result, lmap, EMODB_RELEASE, len(SPEAKERS), "EmoDB", "the EmoDB release")
     return result

@@ -17,9 +17,9 @@ import os
 import re
 from pathlib import Path
 
-from sier.corpora.labels import EMOVO_RELEASE, LABEL_MAPS, LabelMap, get_label_map
-from sier.corpora.named_files import NamedFile, read_named_files
-from sier.corpora.records import PrepareResult, count_differences
+from sier.corpora.labels import EMOVO_RELEASE, LabelMap, get_label_map
+from sier.corpora.named_files import NamedFile, check_release_counts, read_named_files
+from sier.corpora.records import PrepareResult
 from sier.errors import CorpusError
 
 CORPUS = "emovo"
@@ -65,9 +65,5 @@ def read_emovo(root: str | os.PathLike, label_map: str | LabelMap = "emovo-4") -
         if not wav.name.startswith("._")
     )
     result = read_named_files(wavs, parse_name, lmap, CORPUS)
-    # known counts hold for sier's own maps of a whole copy (a partial copy is the user's choice)
-    if lmap is LABEL_MAPS.get(lmap.name) and len({u.speaker for u in result.utterances}) == ACTORS:
-        kept = {c: EMOVO_RELEASE["classes"][c] for c in lmap.classes}
-        known = {"total": sum(kept.values()), "classes": kept}
-        result.warnings.extend(count_differences(result.utterances, known, "the EMOVO release", "EMOVO"))
+    check_release_counts(result, lmap, EMOVO_RELEASE, ACTORS, "EMOVO", "the EMOVO release")
     return result

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from sier.audio import audio_duration
-from sier.corpora.labels import LabelMap
-from sier.corpora.records import PrepareResult, Utterance
+from sier.corpora.labels import LABEL_MAPS, LabelMap
+from sier.corpora.records import PrepareResult, Utterance, count_differences
 from sier.errors import AudioError
 
 
@@ -64,3 +64,14 @@ def read_named_files(files: Iterable[Path], parse: Callable[[Path], NamedFile | 
         result.warnings.append(f"{len(other)} wav(s) left out whose names are not {corpus} names "
                                f"(or name an unknown speaker), e.g. {', '.join(sorted(other)[:3])}")
     return result
+
+
+def check_release_counts(result: PrepareResult, lmap: LabelMap, release: Mapping[str, Any], speakers: int,
+                         name: str, release_name: str) -> None:
+    """Warn (in `result`) about each class count that differs from the release's, for sier's
+    own label maps of a whole copy (`speakers` of them); a partial copy is the user's choice."""
+    if lmap is not LABEL_MAPS.get(lmap.name) or len({u.speaker for u in result.utterances}) != speakers:
+        return
+    kept = {c: release["classes"][c] for c in lmap.classes}
+    known = {"total": sum(kept.values()), "classes": kept}
+    result.warnings.extend(count_differences(result.utterances, known, release_name, name))

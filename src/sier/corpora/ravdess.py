@@ -19,9 +19,9 @@ import os
 import re
 from pathlib import Path
 
-from sier.corpora.labels import LABEL_MAPS, RAVDESS_SPEECH, LabelMap, get_label_map
-from sier.corpora.named_files import NamedFile, read_named_files
-from sier.corpora.records import PrepareResult, count_differences
+from sier.corpora.labels import RAVDESS_SPEECH, LabelMap, get_label_map
+from sier.corpora.named_files import NamedFile, check_release_counts, read_named_files
+from sier.corpora.records import PrepareResult
 from sier.errors import CorpusError
 
 CORPUS = "ravdess"
@@ -72,9 +72,5 @@ def read_ravdess(root: str | os.PathLike, label_map: str | LabelMap = "ravdess-4
         if not wav.name.startswith("._")
     )
     result = read_named_files(wavs, parse_name, lmap, CORPUS)
-    # known counts hold for sier's own maps of a whole copy (a partial copy is the user's choice)
-    if lmap is LABEL_MAPS.get(lmap.name) and len({u.speaker for u in result.utterances}) == ACTORS:
-        kept = {c: RAVDESS_SPEECH["classes"][c] for c in lmap.classes}
-        known = {"total": sum(kept.values()), "classes": kept}
-        result.warnings.extend(count_differences(result.utterances, known, "the RAVDESS speech files", "RAVDESS"))
+    check_release_counts(result, lmap, RAVDESS_SPEECH, ACTORS, "RAVDESS", "the RAVDESS speech files")
     return result

@@ -17,9 +17,9 @@ import os
 import re
 from pathlib import Path
 
-from sier.corpora.labels import LABEL_MAPS, SHEMO_RELEASE, LabelMap, get_label_map
-from sier.corpora.named_files import NamedFile, deal_into_groups, read_named_files
-from sier.corpora.records import PrepareResult, count_differences
+from sier.corpora.labels import SHEMO_RELEASE, LabelMap, get_label_map
+from sier.corpora.named_files import NamedFile, check_release_counts, deal_into_groups, read_named_files
+from sier.corpora.records import PrepareResult
 from sier.errors import CorpusError
 
 CORPUS = "shemo"
@@ -54,9 +54,5 @@ def read_shemo(root: str | os.PathLike, label_map: str | LabelMap = "shemo-4") -
         return NamedFile(path.stem, speaker, groups[speaker], m["gender"], EMOTIONS[m["emotion"]])
 
     result = read_named_files(wavs, parse, lmap, CORPUS)
-    # known counts hold for sier's own maps of a whole copy (a partial copy is the user's choice)
-    if lmap is LABEL_MAPS.get(lmap.name) and len({u.speaker for u in result.utterances}) == SPEAKERS:
-        kept = {c: SHEMO_RELEASE["classes"][c] for c in lmap.classes}
-        known = {"total": sum(kept.values()), "classes": kept}
-        result.warnings.extend(count_differences(result.utterances, known, "the ShEMO release", "ShEMO"))
+    check_release_counts(result, lmap, SHEMO_RELEASE, SPEAKERS, "ShEMO", "the ShEMO release")
     return result
