@@ -32,7 +32,7 @@ from sier.corpora.registry import CORPORA, default_label_map, read_corpus
 from sier.corpora.synth import SPEAKERS as IEMOCAP_SYNTH_SPEAKERS
 from sier.corpora.synth_emodb import SPEAKERS as EMODB_SYNTH_SPEAKERS
 from sier.corpora.synth_emodb import synthesize_emodb
-from sier.errors import CorpusError, TrainingError
+from sier.errors import CorpusError, SplitError, TrainingError
 from sier.splits import make_folds
 from sier.training.config import TrainConfig
 
@@ -342,6 +342,18 @@ def test_pooled_corpora_keep_their_sessions_apart(emodb, ravdess, tmp_path):
     assert by_speaker["ravdess01"].val_speakers == ("ravdess02", "ravdess03", "ravdess04")
     with pytest.raises(CorpusError, match=r"emodb.csv: utterance 03a01Wa is also in .*emodb.csv"):
         read_manifests([tmp_path / "emodb.csv", tmp_path / "emodb.csv"])
+    with pytest.raises(SplitError, match=r"the corpus protocol needs manifests of at least 3 corpora .*\['emodb', 'ravdess'\]"):
+        make_folds(pooled, "corpus")
+
+
+def test_leave_one_corpus_out(emodb, ravdess, synth_manifest):
+    pooled = [*read_emodb(emodb[0]).utterances, *read_ravdess(ravdess[0]).utterances, *synth_manifest.utterances]
+    folds = make_folds(pooled, "corpus")
+    speakers = {c: tuple(sorted({u.speaker for u in pooled if u.corpus == c})) for c in ("emodb", "iemocap", "ravdess")}
+    assert [(f.test_speakers, f.val_speakers) for f in folds] == [
+        (speakers["emodb"], speakers["iemocap"]), (speakers["iemocap"], speakers["ravdess"]),
+        (speakers["ravdess"], speakers["emodb"])]
+    assert folds[0].train_speakers == speakers["ravdess"] and len(folds[0].test) == 40
 
 
 def test_train_config_takes_one_manifest_or_several():
@@ -371,3 +383,29 @@ def test_synthetic_emodb_is_read_as_emodb_with_new_voices(tmp_path, capsys):
     assert main(["synth", "--layout", "emodb", "--out", str(tmp_path / "d"), "--per_emotion", "1",
                  "--min_duration", "0.3", "--max_duration", "0.4"]) == 0
     assert "40 utterances" in capsys.readouterr().out
+
+
+def test_pooled_corpora_train_and_are_reported_per_corpus(emodb, synth_manifest, tmp_path):
+    """Two manifests pooled (EmoDB tree + the synthetic IEMOCAP-layout corpus): folds 4 (EmoDB's
+    group 5) and 5 (IEMOCAP's session 1) of the 10 session folds, one epoch; the report names
+    sessions by corpus and adds a per-corpus table."""
+    write_manifest(tmp_path / "emodb.csv", read_emodb(emodb[0]).utterances)
+    write_manifest(tmp_path / "synth.csv", synth_manifest.utterances)
+    args = ["train", "--manifest", str(tmp_path / "emodb.csv"), str(tmp_path / "synth.csv"), "--upstream", "fbank",
+            "--cache_dir", str(tmp_path / "cache"), "--output_dir", str(tmp_path), "--name", "pooled",
+            "--model", "baseline", "--hidden_size", "4", "--epochs", "1", "--batch_size", "16", "--folds", "4,5",
+            "--no_progress"]
+    with contextlib.redirect_stdout(open(os.devnull, "w")):
+        assert main(args) == 0
+        (exp,) = [p for p in tmp_path.iterdir() if p.name.startswith("pooled_")]
+        assert main(["evaluate", "--enhanced_model_path", str(exp), "--out", str(tmp_path / "report"),
+                     "--n_boot", "20", "--max_attention_examples", "0", "--no_progress"]) == 0
+    folds = json.loads((exp / "folds.json").read_text())["folds"]
+    assert len(folds) == 10 and folds[4]["test_speakers"] == ["emodb15", "emodb16"]
+    assert folds[5]["test_speakers"] == ["Ses01F", "Ses01M"]
+    speakers = json.loads((tmp_path / "report" / "evaluation.json").read_text())["models"]["enhanced"]["speakers"]
+    assert [(g["group"], g["n"]) for g in speakers["per_session"]] == [("emodb 5", 8), ("iemocap 1", 30)]
+    assert [(g["group"], g["n"]) for g in speakers["per_corpus"]] == [("emodb", 8), ("iemocap", 30)]
+    report = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+    assert "**Per corpus** (%)" in report and "| iemocap 1 |" in report
+    assert "corpus,emodb,8," in (tmp_path / "report" / "per_group.csv").read_text()

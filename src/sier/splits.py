@@ -10,7 +10,7 @@ from sier.corpora.records import Utterance
 from sier.errors import SplitError
 from sier.fileio import read_json, write_json
 
-PROTOCOLS = ("session", "speaker")
+PROTOCOLS = ("session", "speaker", "corpus")
 
 
 @dataclass(frozen=True)
@@ -84,12 +84,18 @@ def make_folds(utterances: Sequence[Utterance], protocol: str = "session") -> li
       speaker(s) of the same session (so no session partner of the test speaker, whose
       dialogs share content, is trained on), train = the rest.
 
+    - `corpus` (manifests of three or more corpora pooled): one fold per corpus; test = all
+      its speakers, validation = those of the next corpus (by name, cyclically), train = the
+      other corpora. Each test corpus is new in speakers, texts, recording and perhaps language.
+
     A session is a (corpus, session) pair: in a manifest that pools corpora (multi-corpus
     training), IEMOCAP's session 1 and EmoDB's speaker group 1 are two sessions, ordered by
     corpus name, then number.
     """
     if protocol not in PROTOCOLS:
         raise SplitError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
+    if protocol == "corpus":
+        return _corpus_folds(utterances)
     by_session: dict[tuple[str, int], set[str]] = {}
     for u in utterances:
         by_session.setdefault((u.corpus, u.session), set()).add(u.speaker)
@@ -112,6 +118,21 @@ def make_folds(utterances: Sequence[Utterance], protocol: str = "session") -> li
                 raise SplitError(f"speaker {speaker} has no session partner to validate on")
             folds.append(_fold_from_speakers(i, utterances, partners, {speaker}))
     return folds
+
+
+def _corpus_folds(utterances: Sequence[Utterance]) -> list[Fold]:
+    """Leave one corpus out: test one corpus, validate on the next, train on the rest."""
+    by_corpus: dict[str, set[str]] = {}
+    for u in utterances:
+        by_corpus.setdefault(u.corpus, set()).add(u.speaker)
+    corpora = sorted(by_corpus)
+    if len(corpora) < 3:
+        raise SplitError(
+            f"the corpus protocol needs manifests of at least 3 corpora (train/val/test), got {corpora}; "
+            "pass several to --manifest, or use the session protocol"
+        )
+    return [_fold_from_speakers(i, utterances, by_corpus[corpora[(i + 1) % len(corpora)]], by_corpus[c])
+            for i, c in enumerate(corpora)]
 
 
 def save_folds(path: str | os.PathLike, folds: Sequence[Fold], protocol: str) -> None:

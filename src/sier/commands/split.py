@@ -6,9 +6,10 @@ HELP = "make speaker-disjoint folds (train/val/test) from a manifest and print t
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--manifest", nargs="+", default=["data/manifest.csv"],
                    help="manifest(s) written by `sier prepare`; several are pooled")
-    p.add_argument("--protocol", default="session", choices=["session", "speaker"],
-                   help="session: leave one session (EmoDB, RAVDESS: speaker group) out, 5 folds on IEMOCAP and EmoDB, "
-                        "6 on RAVDESS; speaker: leave one speaker out (10, 10, 24 folds)")
+    p.add_argument("--protocol", default="session", choices=["session", "speaker", "corpus"],
+                   help="session: leave one session (EmoDB, RAVDESS, ...: speaker group) out, 5 folds on IEMOCAP and "
+                        "EmoDB, 6 on RAVDESS; speaker: leave one speaker out (10, 10, 24 folds); corpus: leave one "
+                        "corpus out (manifests of 3+ corpora)")
     p.add_argument("--out", default="experiments/split", help="directory to write folds.json into")
 
 

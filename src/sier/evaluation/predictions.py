@@ -2,7 +2,8 @@
 
 Columns follow the `predictions/fold_<k>.csv` files of an experiment: id, speaker, session,
 gender, label, pred, prob_<class>... (in logit order); `fold` is added when folds are
-pooled. Held as numpy arrays (no pandas), so that metrics can select rows cheaply.
+pooled, `corpus` where the evaluation knows it. Held as numpy arrays (no pandas), so that
+metrics can select rows cheaply.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ class Predictions:
     pred: np.ndarray  # [N] str: predicted class (argmax of probs)
     probs: np.ndarray  # [N, C] float: softmax of the emotion logits
     fold: np.ndarray  # [N] int: fold whose model produced the row
+    corpus: np.ndarray | None = None  # [N] str: corpus of the utterance ("" where unknown); None: all ""
+
+    def __post_init__(self) -> None:
+        if self.corpus is None:
+            object.__setattr__(self, "corpus", np.full(len(self.ids), "", dtype=object))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -51,11 +57,15 @@ class Predictions:
         """The rows where `mask` is true (or the rows at integer indices `mask`)."""
         return Predictions(
             self.classes, self.ids[mask], self.speaker[mask], self.session[mask], self.gender[mask],
-            self.label[mask], self.pred[mask], self.probs[mask], self.fold[mask],
+            self.label[mask], self.pred[mask], self.probs[mask], self.fold[mask], self.corpus[mask],
         )
 
     def folds(self) -> list[int]:
         return sorted({int(f) for f in self.fold})
+
+    def corpora(self) -> list[str]:
+        """The corpora of the rows, sorted (several after training on pooled manifests)."""
+        return sorted({str(c) for c in self.corpus})
 
 
 def make_predictions(
@@ -68,8 +78,9 @@ def make_predictions(
     probs: np.ndarray,
     fold: int | Sequence[int] = 0,
     pred: Sequence[str] | None = None,
+    corpus: Sequence[str] | None = None,
 ) -> Predictions:
-    """Build a table from columns; `pred` defaults to the argmax of `probs`."""
+    """Build a table from columns; `pred` defaults to the argmax of `probs`, `corpus` to ""."""
     classes = tuple(classes)
     probs = np.asarray(probs, dtype=np.float64).reshape(len(ids), len(classes))
     if pred is None:
@@ -85,6 +96,7 @@ def make_predictions(
         pred=np.asarray(pred, dtype=object),
         probs=probs,
         fold=fold_arr,
+        corpus=None if corpus is None else np.asarray(corpus, dtype=object),
     )
 
 
@@ -102,6 +114,7 @@ def concat(tables: Sequence[Predictions]) -> Predictions:
           ("ids", "speaker", "session", "gender", "label", "pred")),
         np.concatenate([t.probs for t in tables]),
         np.concatenate([t.fold for t in tables]),
+        np.concatenate([t.corpus for t in tables]),
     )
 
 
@@ -120,18 +133,19 @@ def average_over_folds(table: Predictions) -> Predictions:
     first = np.unique(rows, return_index=True)[1]  # each id's first row, in `order`
     probs = sums / np.bincount(rows, minlength=len(order))[:, None]
     t = table.subset(first)
-    return make_predictions(t.classes, t.ids, t.speaker, t.session, t.gender, t.label, probs, fold=-1)
+    return make_predictions(t.classes, t.ids, t.speaker, t.session, t.gender, t.label, probs, fold=-1,
+                            corpus=t.corpus)
 
 
 def write_predictions_csv(path: str | os.PathLike, table: Predictions) -> None:
-    """Write the table as CSV: fold, id, speaker, session, gender, label, pred, prob_<class>..."""
+    """Write the table as CSV: fold, id, speaker, session, gender, label, pred, corpus, prob_<class>..."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["fold", *BASE_COLUMNS, *(f"prob_{c}" for c in table.classes)])
+    writer.writerow(["fold", *BASE_COLUMNS, "corpus", *(f"prob_{c}" for c in table.classes)])
     for i in range(len(table)):
         writer.writerow([
             int(table.fold[i]), table.ids[i], table.speaker[i], int(table.session[i]), table.gender[i],
-            table.label[i], table.pred[i], *(repr(float(p)) for p in table.probs[i]),
+            table.label[i], table.pred[i], table.corpus[i], *(repr(float(p)) for p in table.probs[i]),
         ])
     write_text(path, buf.getvalue())
 
@@ -169,6 +183,7 @@ def read_predictions_csv(path: str | os.PathLike, fold: int | None = None) -> Pr
             np.array([[float(r[f"prob_{c}"]) for c in classes] for r in rows], dtype=np.float64),
             fold=[int(r["fold"]) for r in rows] if fold is None else fold,
             pred=[r["pred"] for r in rows],
+            corpus=[r.get("corpus") or "" for r in rows],
         )
     except (TypeError, ValueError) as exc:
         raise EvaluationError(f"{path}: malformed predictions row ({exc}).") from exc

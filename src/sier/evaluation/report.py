@@ -122,7 +122,9 @@ def _figures(out: Path, runs: Sequence[ModelRun], results: dict[str, Any], max_a
         figs.setdefault("confusion", []).append(plots.confusion(
             pooled["confusion"], pooled["confusion_normalized"], run.predictions.classes,
             fig_dir / f"confusion_{run.name}.png", f"{run.name}: confusion, pooled over folds (n={pooled['n']})"))
-    for key, metric in (("speaker", "ua"), ("gender", "ua"), ("session", "ua")):
+    keys = ("speaker", "gender", "session") + (("corpus",) if any("per_corpus" in r["speakers"]
+                                                                   for r in models.values()) else ())
+    for key, metric in ((k, "ua") for k in keys):
         name = (lambda g: f"session {g}") if key == "session" else (lambda g: g)  # noqa: E731
         values = {n: {name(g["group"]): g[metric] for g in r["speakers"][f"per_{key}"]} for n, r in models.items()}
         counts = {name(g["group"]): g["n"] for r in models.values() for g in r["speakers"][f"per_{key}"]}
@@ -223,7 +225,9 @@ def _speaker_section(models: dict[str, Any]) -> str:
         "lowest/highest value; spread = max − min):\n",
         _md_table(["statistic", *(f"{m} {n}" for m in ("UA", "WA", "macro-F1") for n in names)], spread_rows),
     ]
-    for key in ("gender", "session"):
+    for key in ("gender", "session", "corpus"):
+        if not all(f"per_{key}" in r["speakers"] for r in models.values()):
+            continue  # per corpus: only after training on pooled corpora
         per_g = {n: {g["group"]: g for g in r["speakers"][f"per_{key}"]} for n, r in models.items()}
         g_rows = [[g, next(per_g[n][g]["n"] for n in names if g in per_g[n]),
                    *(_pct(per_g[n][g]["ua"]) if g in per_g[n] else "–" for n in names),

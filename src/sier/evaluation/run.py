@@ -234,7 +234,8 @@ def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | 
                                                  utt.path, out["attention"][b, :, :n, :n].float().cpu().numpy()))
     probs_np = torch.cat(probs).numpy()
     table = make_predictions(classes, [u.id for u in kept], [u.speaker for u in kept], [u.session for u in kept],
-                             [u.gender for u in kept], [u.label for u in kept], probs_np, fold=fold.index)
+                             [u.gender for u in kept], [u.label for u in kept], probs_np, fold=fold.index,
+                             corpus=[u.corpus for u in kept])
     test_emb = torch.cat(embeddings).numpy()
     if target is not None:  # every speaker of the other corpus is unseen: probe on them all
         return table, test_emb, examples, ckpt, exp, (test_emb, np.array([u.speaker for u in kept], dtype=object))

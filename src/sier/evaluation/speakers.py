@@ -1,4 +1,4 @@
-"""How evenly a model does across speakers, genders and sessions.
+"""How evenly a model does across speakers, genders, sessions and (when pooled) corpora.
 
 A speaker-independent model should not only score well on average but score alike on
 every unseen speaker: the spread (max - min) and the variance of per-speaker UA are the
@@ -19,14 +19,24 @@ GROUP_METRICS = ("wa", "ua", "macro_f1")
 
 
 def group_table(table: Predictions, key: str) -> list[dict[str, Any]]:
-    """One row per value of `key` ("speaker", "gender" or "session"): group, n, WA, UA, macro-F1."""
+    """One row per value of `key` ("speaker", "gender", "session" or "corpus"): group, n, WA,
+    UA, macro-F1. Sessions are numbers; where the table holds several corpora, each corpus
+    numbers its own, so a session is named "<corpus> <number>"."""
     column = getattr(table, key)
+    if key == "session":
+        several = len(table.corpora()) > 1
+        column = np.array([f"{c} {int(s)}" if several else int(s) for c, s in zip(table.corpus, column)],
+                          dtype=object)
     rows = []
     for value in sorted(set(column.tolist())):
         m = table_metrics(table.subset(column == value))
-        rows.append({"group": value if key != "session" else int(value), "n": m["n"],
-                     **{k: m[k] for k in GROUP_METRICS}})
+        rows.append({"group": value, "n": m["n"], **{k: m[k] for k in GROUP_METRICS}})
     return rows
+
+
+def group_keys(table: Predictions) -> tuple[str, ...]:
+    """The groups to report: GROUP_KEYS, and "corpus" when the table holds several corpora."""
+    return GROUP_KEYS + (("corpus",) if len(table.corpora()) > 1 else ())
 
 
 def spread(rows: list[dict[str, Any]], metric: str = "ua") -> dict[str, Any]:
@@ -69,14 +79,15 @@ def class_balance(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def speaker_analysis(table: Predictions) -> dict[str, Any]:
-    """Per speaker / gender / session tables, their spread in WA/UA/F1, and per-class F1 balance.
+    """Per speaker / gender / session (/ corpus, when several) tables, their spread in
+    WA/UA/F1, and per-class F1 balance.
 
-    Returns {"per_speaker": rows, "per_gender": rows, "per_session": rows,
-    "speaker_spread": {metric: spread}, "gender_spread": ..., "session_spread": ...,
+    Returns {"per_speaker": rows, "per_gender": rows, "per_session": rows, ["per_corpus": rows,]
+    "speaker_spread": {metric: spread}, "gender_spread": ..., "session_spread": ..., [...]
     "class_balance": {...}} (class balance of the pooled table).
     """
     out: dict[str, Any] = {}
-    for key in GROUP_KEYS:
+    for key in group_keys(table):
         rows = group_table(table, key)
         out[f"per_{key}"] = rows
         out[f"{key}_spread"] = {m: spread(rows, m) for m in GROUP_METRICS}

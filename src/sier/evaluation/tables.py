@@ -41,10 +41,10 @@ def write_tables(out: Path, results: dict[str, Any]) -> list[Path]:
             for i, true in enumerate(r["classes"]):
                 for j, pred in enumerate(r["classes"]):
                     confusion.append([name, scope, true, pred, m["confusion"][i][j]])
-        for key in ("speaker", "gender", "session"):
-            for g in r["speakers"][f"per_{key}"]:
+        for key in ("speaker", "gender", "session", "corpus"):
+            for g in r["speakers"].get(f"per_{key}", []):
                 groups.append([name, key, g["group"], g["n"], g["wa"], g["ua"], g["macro_f1"]])
-            for metric, sp in r["speakers"][f"{key}_spread"].items():
+            for metric, sp in r["speakers"].get(f"{key}_spread", {}).items():
                 spreads.append([name, key, metric, *(sp.get(k) for k in SPREAD_COLUMNS)])
         balance = r["speakers"]["class_balance"]
         if balance:

@@ -31,7 +31,7 @@ class TrainConfig:
     corpus_root: str | None = None  # corpus tree (IEMOCAP_full_release or its parent, ...); or give `manifest`
     manifest: tuple[str, ...] | None = None  # manifest CSV(s) from `sier prepare`, instead of corpus_root; several are pooled
     label_map: str | None = None  # named label map (iemocap-4, iemocap-6, emodb-7, ...); None = the corpus's 4 classes
-    protocol: str = "session"  # "session" (leave one session out) or "speaker" (leave one speaker out)
+    protocol: str = "session"  # "session", "speaker" or "corpus" (leave one session / speaker / corpus out)
     folds: tuple[int, ...] | None = None  # fold indices to run (e.g. (0, 2)); None = every fold
     # --- features (see sier.features.FeatureConfig)
     upstream: str = "facebook/hubert-base-ls960"  # HF hub id, local save_pretrained folder, or "fbank"
@@ -102,8 +102,8 @@ class TrainConfig:
         self._coerce_types()
         self._resolve_corpus()
         problems = []
-        if self.protocol not in ("session", "speaker"):
-            problems.append(f"protocol must be 'session' or 'speaker', got {self.protocol!r}")
+        if self.protocol not in ("session", "speaker", "corpus"):  # sier.splits.PROTOCOLS
+            problems.append(f"protocol must be 'session', 'speaker' or 'corpus', got {self.protocol!r}")
         if self.model not in ("baseline", "enhanced"):
             problems.append(f"model must be 'baseline' or 'enhanced', got {self.model!r}")
         if self.balance not in BALANCES:
