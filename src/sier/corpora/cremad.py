@@ -20,7 +20,13 @@ import re
 from pathlib import Path
 
 from sier.corpora.labels import CREMAD_RELEASE, LabelMap, get_label_map
-from sier.corpora.named_files import NamedFile, check_release_counts, deal_into_groups, read_named_files
+from sier.corpora.named_files import (
+    NamedFile,
+    check_release_counts,
+    deal_into_groups,
+    read_named_files,
+    wav_files,
+)
 from sier.corpora.records import PrepareResult
 from sier.errors import CorpusError
 
@@ -79,7 +85,6 @@ def read_cremad(root: str | os.PathLike, label_map: str | LabelMap = "cremad-4")
         actor = m["actor"]
         return NamedFile(path.stem, f"crema{actor}", groups[actor], sexes[actor], EMOTIONS[m["emotion"]])
 
-    wavs = sorted(p for p in (base / "AudioWAV").glob("*.wav") if not p.name.startswith("._"))
-    result = read_named_files(wavs, parse, lmap, CORPUS)
+    result = read_named_files(wav_files(base / "AudioWAV"), parse, lmap, CORPUS)
     check_release_counts(result, lmap, CREMAD_RELEASE, ACTORS, "CREMA-D", "the CREMA-D release")
     return result

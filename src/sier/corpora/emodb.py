@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 
 from sier.corpora.labels import EMODB_RELEASE, LabelMap, get_label_map
-from sier.corpora.named_files import NamedFile, check_release_counts, read_named_files
+from sier.corpora.named_files import NamedFile, check_release_counts, read_named_files, wav_files
 from sier.corpora.records import PrepareResult
 from sier.errors import CorpusError
 
@@ -64,8 +64,7 @@ def read_emodb(root: str | os.PathLike, label_map: str | LabelMap = "emodb-4") -
     """Read an EmoDB tree into Utterances under `label_map`, sorted by id."""
     lmap = get_label_map(label_map, CORPUS) if isinstance(label_map, str) else label_map
     wav_dir = find_wav_dir(root)
-    wavs = sorted(p for p in wav_dir.glob("*.wav") if not p.name.startswith("._"))
-    result = read_named_files(wavs, parse_name, lmap, CORPUS)
+    result = read_named_files(wav_files(wav_dir), parse_name, lmap, CORPUS)
     if not (wav_dir.parent / "synth.json").is_file():  # `sier synth --layout emodb` has counts of its own
         check_release_counts(result, lmap, EMODB_RELEASE, len(SPEAKERS), "EmoDB", "the EmoDB release")
     return result

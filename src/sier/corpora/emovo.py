@@ -18,9 +18,14 @@ import re
 from pathlib import Path
 
 from sier.corpora.labels import EMOVO_RELEASE, LabelMap, get_label_map
-from sier.corpora.named_files import NamedFile, check_release_counts, read_named_files
+from sier.corpora.named_files import (
+    NamedFile,
+    check_release_counts,
+    folder_of_speakers,
+    read_named_files,
+    speaker_wavs,
+)
 from sier.corpora.records import PrepareResult
-from sier.errors import CorpusError
 
 CORPUS = "emovo"
 
@@ -28,20 +33,7 @@ FILE_NAME = re.compile(r"^(?P<emotion>dis|gio|neu|pau|rab|sor|tri)-(?P<actor>[fm
 ACTOR_DIR = re.compile(r"^[fm][1-3]$")
 EMOTIONS = {"dis": "dis", "gio": "hap", "neu": "neu", "pau": "fea", "rab": "ang", "sor": "sur", "tri": "sad"}
 ACTORS = 6
-
-
-def find_root(root: str | os.PathLike) -> Path:
-    """The folder holding the actor folders f1..m3: `root` or one folder below it."""
-    root = Path(root)
-    if not root.is_dir():
-        raise CorpusError(f"{root}: not a directory; pass the unpacked EMOVO folder (holding f1..m3) with --root.")
-    for candidate in [root, *sorted(p for p in root.iterdir() if p.is_dir())]:
-        if any(ACTOR_DIR.match(p.name) for p in candidate.iterdir() if p.is_dir()):
-            return candidate
-    raise CorpusError(
-        f"{root}: not an EMOVO tree; expected actor folders f1, f2, f3, m1, m2, m3 with files named like "
-        "gio-f1-b1.wav (emotion, actor, sentence)."
-    )
+LAYOUT = "actor folders f1, f2, f3, m1, m2, m3 with files named like gio-f1-b1.wav (emotion, actor, sentence)"
 
 
 def parse_name(path: Path) -> NamedFile | None:
@@ -56,14 +48,7 @@ def parse_name(path: Path) -> NamedFile | None:
 def read_emovo(root: str | os.PathLike, label_map: str | LabelMap = "emovo-4") -> PrepareResult:
     """Read an EMOVO tree into Utterances under `label_map`, sorted by id."""
     lmap = get_label_map(label_map, CORPUS) if isinstance(label_map, str) else label_map
-    base = find_root(root)
-    wavs = sorted(
-        wav
-        for folder in base.iterdir()
-        if folder.is_dir() and ACTOR_DIR.match(folder.name)
-        for wav in folder.glob("*.wav")
-        if not wav.name.startswith("._")
-    )
-    result = read_named_files(wavs, parse_name, lmap, CORPUS)
+    base = folder_of_speakers(root, ACTOR_DIR, "EMOVO", LAYOUT)
+    result = read_named_files(speaker_wavs(base, ACTOR_DIR), parse_name, lmap, CORPUS)
     check_release_counts(result, lmap, EMOVO_RELEASE, ACTORS, "EMOVO", "the EMOVO release")
     return result

@@ -6,6 +6,8 @@ durations, unreadable files, what was left out) is the same for all of them.
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -13,7 +15,7 @@ from typing import Any, Callable, Iterable, Mapping
 from sier.audio import audio_duration
 from sier.corpora.labels import LABEL_MAPS, LabelMap
 from sier.corpora.records import PrepareResult, Utterance, count_differences
-from sier.errors import AudioError
+from sier.errors import AudioError, CorpusError
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,30 @@ class NamedFile:
     session: int  # the speaker group that the `session` fold protocol holds out together
     gender: str  # "F" or "M"
     label: str  # raw label code, before the label map
+
+
+def wav_files(folder: Path, recursive: bool = False) -> list[Path]:
+    """The wavs in `folder` (and below it, if `recursive`), sorted; macOS `._` forks left out."""
+    found = folder.rglob("*.wav") if recursive else folder.glob("*.wav")
+    return sorted(p for p in found if not p.name.startswith("._"))
+
+
+def folder_of_speakers(root: str | os.PathLike, speaker_dir: re.Pattern, corpus: str, expected: str) -> Path:
+    """`root`, or the first folder below it, that holds speaker folders (names matching
+    `speaker_dir`); CorpusError naming the corpus and the `expected` layout otherwise."""
+    root = Path(root)
+    if not root.is_dir():
+        raise CorpusError(f"{root}: not a directory; pass the {corpus} folder with --root ({expected}).")
+    for candidate in [root, *sorted(p for p in root.iterdir() if p.is_dir())]:
+        if any(speaker_dir.match(p.name) for p in candidate.iterdir() if p.is_dir()):
+            return candidate
+    raise CorpusError(f"{root}: not {'an' if corpus[0] in 'AEIOU' else 'a'} {corpus} tree; expected {expected}.")
+
+
+def speaker_wavs(base: Path, speaker_dir: re.Pattern) -> list[Path]:
+    """Every wav in the speaker folders of `base` (see `folder_of_speakers`), sorted."""
+    return sorted(wav for folder in base.iterdir() if folder.is_dir() and speaker_dir.match(folder.name)
+                  for wav in wav_files(folder))
 
 
 def deal_into_groups(genders: dict[str, str], groups: int) -> dict[str, int]:

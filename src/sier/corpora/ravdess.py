@@ -20,9 +20,14 @@ import re
 from pathlib import Path
 
 from sier.corpora.labels import RAVDESS_SPEECH, LabelMap, get_label_map
-from sier.corpora.named_files import NamedFile, check_release_counts, read_named_files
+from sier.corpora.named_files import (
+    NamedFile,
+    check_release_counts,
+    folder_of_speakers,
+    read_named_files,
+    speaker_wavs,
+)
 from sier.corpora.records import PrepareResult
-from sier.errors import CorpusError
 
 CORPUS = "ravdess"
 
@@ -34,20 +39,8 @@ ACTOR_DIR = re.compile(r"^Actor_(?P<n>\d{2})$")
 EMOTIONS = {"01": "neu", "02": "cal", "03": "hap", "04": "sad", "05": "ang", "06": "fea", "07": "dis", "08": "sur"}
 ACTORS = 24
 GROUP_SIZE = 4
-
-
-def find_root(root: str | os.PathLike) -> Path:
-    """The folder that holds Actor_01..Actor_24: `root` or one folder below it."""
-    root = Path(root)
-    if not root.is_dir():
-        raise CorpusError(f"{root}: not a directory; pass the folder of the unpacked RAVDESS speech zip with --root.")
-    for candidate in [root, *sorted(p for p in root.iterdir() if p.is_dir())]:
-        if any(ACTOR_DIR.match(p.name) for p in candidate.iterdir() if p.is_dir()):
-            return candidate
-    raise CorpusError(
-        f"{root}: not a RAVDESS tree; expected Actor_01..Actor_24 folders with files named like "
-        "03-01-06-01-02-01-12.wav (the unpacked Audio_Speech_Actors_01-24.zip)."
-    )
+LAYOUT = ("Actor_01..Actor_24 folders with files named like 03-01-06-01-02-01-12.wav "
+          "(the unpacked Audio_Speech_Actors_01-24.zip)")
 
 
 def parse_name(path: Path) -> NamedFile | None:
@@ -63,14 +56,7 @@ def parse_name(path: Path) -> NamedFile | None:
 def read_ravdess(root: str | os.PathLike, label_map: str | LabelMap = "ravdess-4") -> PrepareResult:
     """Read a RAVDESS speech tree into Utterances under `label_map`, sorted by id."""
     lmap = get_label_map(label_map, CORPUS) if isinstance(label_map, str) else label_map
-    base = find_root(root)
-    wavs = sorted(
-        wav
-        for folder in base.iterdir()
-        if folder.is_dir() and ACTOR_DIR.match(folder.name)
-        for wav in folder.glob("*.wav")
-        if not wav.name.startswith("._")
-    )
-    result = read_named_files(wavs, parse_name, lmap, CORPUS)
+    base = folder_of_speakers(root, ACTOR_DIR, "RAVDESS", LAYOUT)
+    result = read_named_files(speaker_wavs(base, ACTOR_DIR), parse_name, lmap, CORPUS)
     check_release_counts(result, lmap, RAVDESS_SPEECH, ACTORS, "RAVDESS", "the RAVDESS speech files")
     return result

@@ -18,7 +18,13 @@ import re
 from pathlib import Path
 
 from sier.corpora.labels import SHEMO_RELEASE, LabelMap, get_label_map
-from sier.corpora.named_files import NamedFile, check_release_counts, deal_into_groups, read_named_files
+from sier.corpora.named_files import (
+    NamedFile,
+    check_release_counts,
+    deal_into_groups,
+    read_named_files,
+    wav_files,
+)
 from sier.corpora.records import PrepareResult
 from sier.errors import CorpusError
 
@@ -36,7 +42,7 @@ def read_shemo(root: str | os.PathLike, label_map: str | LabelMap = "shemo-4") -
     root = Path(root)
     if not root.is_dir():
         raise CorpusError(f"{root}: not a directory; pass the folder holding ShEMO's female/ and male/ with --root.")
-    wavs = sorted(p for p in root.rglob("*.wav") if not p.name.startswith("._"))
+    wavs = wav_files(root, recursive=True)
     named = {p: FILE_NAME.match(p.stem) for p in wavs}
     if not any(named.values()):
         raise CorpusError(
