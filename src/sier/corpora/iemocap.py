@@ -14,10 +14,9 @@ import os
 import re
 from pathlib import Path
 
-from sier.audio import audio_duration
 from sier.corpora.labels import IEMOCAP4_FULL_RELEASE, LabelMap, get_label_map
 from sier.corpora.records import PrepareResult, Utterance, count_differences
-from sier.errors import AudioError, CorpusError
+from sier.errors import CorpusError
 
 log = logging.getLogger(__name__)
 
@@ -117,15 +116,7 @@ def read_iemocap(root: str | os.PathLike, label_map: str | LabelMap = "iemocap-4
                 if not wav.is_file():
                     result.missing_wavs.append(utt_id)
                     continue
-                try:
-                    duration = audio_duration(wav)
-                except AudioError as exc:
-                    result.bad_wavs.append(f"{utt_id}: {exc}")
-                    continue
-                speaker, session, gender = speaker_of(utt_id)
-                result.utterances.append(
-                    Utterance(utt_id, str(wav.resolve()), speaker, session, gender, label, duration, CORPUS)
-                )
+                result.add(utt_id, wav, *speaker_of(utt_id), label, CORPUS)
     result.finish()
     # The synthetic corpus (sier synth) marks itself with synth.json; its counts are its own.
     if lmap.name == "iemocap-4" and not (base / "synth.json").is_file():

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from sier.audio import audio_duration
 from sier.corpora.labels import LABEL_MAPS, LabelMap
-from sier.corpora.records import PrepareResult, Utterance, count_differences
-from sier.errors import AudioError, CorpusError
+from sier.corpora.records import PrepareResult, count_differences
+from sier.errors import CorpusError
 
 
 @dataclass(frozen=True)
@@ -78,13 +77,7 @@ def read_named_files(files: Iterable[Path], parse: Callable[[Path], NamedFile | 
         if label is None:
             result.drop(named.label)
             continue
-        try:
-            duration = audio_duration(path)
-        except AudioError as exc:
-            result.bad_wavs.append(f"{named.id}: {exc}")
-            continue
-        result.utterances.append(Utterance(named.id, str(path.resolve()), named.speaker, named.session,
-                                           named.gender, label, duration, corpus))
+        result.add(named.id, path, named.speaker, named.session, named.gender, label, corpus)
     result.finish()
     if other:
         result.warnings.append(f"{len(other)} wav(s) left out whose names are not {corpus} names "

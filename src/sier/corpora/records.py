@@ -41,6 +41,19 @@ class PrepareResult:
     dropped_labels: dict[str, int] = field(default_factory=dict)  # raw label -> count dropped
     warnings: list[str] = field(default_factory=list)
 
+    def add(self, utt_id: str, wav: Path, speaker: str, session: int, gender: str, label: str, corpus: str) -> None:
+        """Keep an utterance, with its duration read from the wav's header; an unreadable wav
+        is left out and named in `bad_wavs` instead."""
+        from sier.audio import audio_duration  # numpy, soundfile: only when a corpus is read
+        from sier.errors import AudioError
+
+        try:
+            duration = audio_duration(wav)
+        except AudioError as exc:
+            self.bad_wavs.append(f"{utt_id}: {exc}")
+            return
+        self.utterances.append(Utterance(utt_id, str(wav.resolve()), speaker, session, gender, label, duration, corpus))
+
     def drop(self, raw_label: str) -> None:
         """Count an utterance whose label the label map leaves out."""
         self.dropped_labels[raw_label] = self.dropped_labels.get(raw_label, 0) + 1

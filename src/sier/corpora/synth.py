@@ -284,10 +284,7 @@ def synthesize_corpus(
     if not 0.2 <= duration_s[0] <= duration_s[1]:
         raise CorpusError(f"duration_s must be (min, max) with 0.2 <= min <= max, got {duration_s}")
     root = Path(out_dir) / RELEASE_DIR
-    if root.exists():
-        if not (root / INFO_FILE).is_file():
-            raise CorpusError(f"{root}: exists and was not written by `sier synth`; choose another --out.")
-        shutil.rmtree(root)
+    clear_synth_tree(root)
     counts = label_counts(per_speaker)
     rng = np.random.default_rng(seed)
     total_s, n_utts = 0.0, 0
@@ -303,6 +300,15 @@ def synthesize_corpus(
             "utterances": n_utts, "total_duration_s": round(total_s, 3), "label_counts": counts}
     write_json(root / INFO_FILE, info)
     return root
+
+
+def clear_synth_tree(root: Path) -> None:
+    """Remove a tree at `root` that `sier synth` wrote (it has INFO_FILE), so it can be written
+    afresh; CorpusError for anything else there."""
+    if root.exists():
+        if not (root / INFO_FILE).is_file():
+            raise CorpusError(f"{root}: exists and was not written by `sier synth`; choose another --out.")
+        shutil.rmtree(root)
 
 
 def read_info(root: str | os.PathLike) -> dict:

@@ -11,7 +11,6 @@ function of (seed, per_emotion, durations).
 
 from __future__ import annotations
 
-import shutil
 import zlib
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import numpy as np
 import soundfile as sf
 
 from sier.constants import SAMPLE_RATE
-from sier.corpora.synth import INFO_FILE, SpeakerTraits, synthesize_utterance
+from sier.corpora.synth import INFO_FILE, SpeakerTraits, clear_synth_tree, synthesize_utterance
 from sier.errors import CorpusError
 from sier.fileio import atomic_path, write_json
 
@@ -57,10 +56,7 @@ def synthesize_emodb(out_dir: str | Path, seed: int = 0, per_emotion: int = 5,
     if not 1 <= per_emotion <= len(TEXTS) * len(VERSIONS):
         raise CorpusError(f"per_emotion must be in 1..{len(TEXTS) * len(VERSIONS)}, got {per_emotion}")
     root = Path(out_dir) / CORPUS_DIR
-    if root.exists():
-        if not (root / INFO_FILE).is_file():
-            raise CorpusError(f"{root}: exists and was not written by `sier synth`; choose another --out.")
-        shutil.rmtree(root)
+    clear_synth_tree(root)
     total = 0.0
     for spk in SPEAKERS:
         for label in LETTERS:
