@@ -28,7 +28,7 @@ from sier.corpora.shemo import read_shemo
 from sier.corpora.labels import get_label_map
 from sier.corpora.ravdess import read_ravdess
 from sier.corpora.records import Utterance, read_manifest, read_manifests, write_manifest
-from sier.corpora.registry import CORPORA, default_label_map, read_corpus
+from sier.corpora.registry import CORPORA, READERS, ROOTS, default_label_map, read_corpus
 from sier.corpora.synth import SPEAKERS as IEMOCAP_SYNTH_SPEAKERS
 from sier.corpora.synth_emodb import SPEAKERS as EMODB_SYNTH_SPEAKERS
 from sier.corpora.synth_emodb import synthesize_emodb
@@ -272,6 +272,7 @@ def test_shemo_reader_reads_names_anywhere_below_the_root_and_deals_groups(tmp_p
 
 def test_registry_reads_each_corpus_with_its_default_map(emodb, ravdess):
     assert [default_label_map(c) for c in CORPORA] == [f"{c}-4" for c in CORPORA]
+    assert set(READERS) == set(ROOTS) == set(CORPORA)  # a new corpus is registered everywhere
     assert read_corpus("emodb", emodb[0]).utterances == read_emodb(emodb[0], "emodb-4").utterances
     assert read_corpus("ravdess", ravdess[0], "ravdess-8").utterances == read_ravdess(ravdess[0], "ravdess-8").utterances
     with pytest.raises(CorpusError, match="unknown corpus 'msp'"):

@@ -5,11 +5,25 @@ from __future__ import annotations
 import os
 from typing import Callable
 
+from sier.corpora.cremad import read_cremad
+from sier.corpora.emodb import read_emodb
+from sier.corpora.emovo import read_emovo
+from sier.corpora.iemocap import read_iemocap
 from sier.corpora.labels import DEFAULT_LABEL_MAPS, get_label_map
+from sier.corpora.ravdess import read_ravdess
 from sier.corpora.records import PrepareResult
+from sier.corpora.shemo import read_shemo
 from sier.errors import CorpusError
 
-CORPORA = tuple(DEFAULT_LABEL_MAPS)  # iemocap, emodb, ravdess, cremad, emovo, shemo
+READERS: dict[str, Callable[..., PrepareResult]] = {
+    "iemocap": read_iemocap,
+    "emodb": read_emodb,
+    "ravdess": read_ravdess,
+    "cremad": read_cremad,
+    "emovo": read_emovo,
+    "shemo": read_shemo,
+}
+CORPORA = tuple(DEFAULT_LABEL_MAPS)  # the keys of READERS
 ROOTS = {
     "iemocap": "IEMOCAP_full_release (or its parent)",
     "emodb": "the unpacked EmoDB download (holding wav/)",
@@ -21,31 +35,10 @@ ROOTS = {
 
 
 def _reader(corpus: str) -> Callable[..., PrepareResult]:
-    if corpus == "iemocap":
-        from sier.corpora.iemocap import read_iemocap
-
-        return read_iemocap
-    if corpus == "emodb":
-        from sier.corpora.emodb import read_emodb
-
-        return read_emodb
-    if corpus == "ravdess":
-        from sier.corpora.ravdess import read_ravdess
-
-        return read_ravdess
-    if corpus == "cremad":
-        from sier.corpora.cremad import read_cremad
-
-        return read_cremad
-    if corpus == "emovo":
-        from sier.corpora.emovo import read_emovo
-
-        return read_emovo
-    if corpus == "shemo":
-        from sier.corpora.shemo import read_shemo
-
-        return read_shemo
-    raise CorpusError(f"unknown corpus {corpus!r}; choose one of {list(CORPORA)}.")
+    try:
+        return READERS[corpus]
+    except KeyError:
+        raise CorpusError(f"unknown corpus {corpus!r}; choose one of {list(CORPORA)}.") from None
 
 
 def default_label_map(corpus: str) -> str:
