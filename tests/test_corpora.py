@@ -1,11 +1,13 @@
-"""EmoDB (German) and RAVDESS (English) readers on small trees in their distributed layouts,
-with the decoys a real copy has; the corpus registry; `sier prepare` and `sier train` on them."""
+"""The EmoDB, RAVDESS, CREMA-D, EMOVO and ShEMO readers on small trees in their distributed
+layouts, with the decoys a real copy has; the corpus registry; pooled corpora; `sier prepare`,
+`sier train` and the EmoDB-layout synthetic corpus."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+from dataclasses import astuple
 from pathlib import Path
 
 import pytest
@@ -84,6 +86,9 @@ def test_emodb_accepts_the_wav_folder_itself_and_reports_what_it_left_out(tmp_pa
     (tmp_path / "wav" / "16a01Wa.wav").write_bytes(b"not audio")
     result = read_emodb(tmp_path / "wav", "emodb-7")
     assert len(result.utterances) == len(names)
+    (tmp_path / "wav").rename(tmp_path / "wav_corpus")  # as some copies name it
+    assert read_emodb(tmp_path, "emodb-7").utterances == [
+        Utterance(u.id, u.path.replace("/wav/", "/wav_corpus/"), *astuple(u)[2:]) for u in result.utterances]
     assert result.bad_wavs and result.bad_wavs[0].startswith("16a01Wa: ")
     assert any("2 wav(s) left out whose names are not emodb names (or name an unknown speaker), e.g. 99a01Wa.wav, readme.wav" in w
                for w in result.warnings)

@@ -38,11 +38,12 @@ SPEAKERS = {
 
 
 def find_wav_dir(root: str | os.PathLike) -> Path:
-    """The folder of EmoDB's wavs: `root/wav` (the unpacked download) or `root` itself."""
+    """The folder of EmoDB's wavs: `root/wav` (the unpacked download), `root/wav_corpus` (as some
+    copies name it) or `root` itself."""
     root = Path(root)
     if not root.is_dir():
         raise CorpusError(f"{root}: not a directory; pass the folder of the unpacked EmoDB download with --root.")
-    for candidate in (root / "wav", root):
+    for candidate in (root / "wav", root / "wav_corpus", root):
         if candidate.is_dir() and any(FILE_NAME.match(p.stem) for p in candidate.glob("*.wav")):
             return candidate
     raise CorpusError(
