@@ -26,6 +26,7 @@ from sier.cli import main
 from sier.corpora.cremad import read_cremad
 from sier.corpora.emodb import read_emodb
 from sier.corpora.emovo import read_emovo
+from sier.corpora.esd import read_esd
 from sier.corpora.shemo import read_shemo
 from sier.corpora.labels import get_label_map
 from sier.corpora.ravdess import read_ravdess
@@ -270,6 +271,39 @@ def test_shemo_reader_reads_names_anywhere_below_the_root_and_deals_groups(tmp_p
     (tmp_path / "empty").mkdir()
     with pytest.raises(CorpusError, match="not a ShEMO tree; expected wavs named like F03A05.wav"):
         read_shemo(tmp_path / "empty")
+
+
+ESD_FOLDERS = {"Angry": "ang", "Happy": "hap", "Neutral": "neu", "Sad": "sad", "Surprise": "sur"}
+
+
+def test_esd_reader_takes_the_emotion_from_its_folder_with_or_without_the_split(tmp_path):
+    root = tmp_path / "ESD" / "Emotion Speech Dataset"  # one folder deeper, as in the zip
+    expected = {}
+    for k in range(1, 21):
+        speaker = f"{k:04d}"
+        (root / speaker).mkdir(parents=True)
+        (root / speaker / f"{speaker}.txt").write_text("transcripts\n", encoding="utf-8")
+        for j, (folder, label) in enumerate(ESD_FOLDERS.items()):
+            name = f"{speaker}_{350 * j + k:06d}"
+            split = ("train", "test", "evaluation")[k % 3] if k % 2 else ""  # the corpus's own split, or flat
+            write_wav(root / speaker / folder / split / f"{name}.wav", 0.15)
+            expected[name] = label
+    (root / "0021").mkdir()
+    result = read_esd(tmp_path / "ESD", "esd-5")
+    got = {u.id: u for u in result.utterances}
+    assert {i: u.label for i, u in got.items()} == expected
+    assert (got["0001_000001"].speaker, got["0001_000001"].gender) == ("esd0001", "F")
+    assert (got["0020_001420"].speaker, got["0020_001420"].gender) == ("esd0020", "M")
+    groups = {}
+    for u in got.values():
+        groups.setdefault(u.session, set()).add((u.speaker, u.gender, int(u.speaker[3:]) <= 10))
+    for members in groups.values():  # a Mandarin and an English woman and man in every group
+        assert sorted((g, zh) for _, g, zh in members) == [("F", False), ("F", True), ("M", False), ("M", True)]
+    assert read_esd(tmp_path / "ESD").dropped_labels == {"sur": 20}
+    (root / "0007" / "Angry").rename(root / "0007" / "生气")
+    for folder in ("Happy", "Neutral", "Sad", "Surprise"):
+        (root / "0007" / folder).rename(root / "0007" / folder.lower())
+    assert any("speaker folder(s) 0007 hold none of the emotion folders" in w for w in read_esd(root).warnings)
 
 
 # ------------------------------------------------------------------ registry, CLI, training

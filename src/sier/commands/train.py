@@ -28,14 +28,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--corpus", choices=list(DEFAULT_LABEL_MAPS), default=S,
                    help="layout of --corpus_root (default: iemocap; emodb German, emovo Italian, shemo Persian, "
-                        "ravdess and cremad English)")
+                        "esd Mandarin and English, ravdess and cremad English)")
     g.add_argument("--corpus_root", default=S, help="corpus tree: IEMOCAP_full_release (or its parent), ...")
     g.add_argument("--manifest", nargs="+", default=S,
                    help="manifest CSV(s) from `sier prepare` (instead of --corpus_root); several are pooled, "
                         "e.g. one per corpus")
     g.add_argument("--label_map", default=S,
                    help="default: the corpus's 4 classes (iemocap-4, emodb-4, ...: neu, hap, ang, sad); also "
-                        "iemocap-6, iemocap-all, emodb-7, ravdess-8, cremad-6, emovo-7, shemo-6")
+                        "iemocap-6, iemocap-all, emodb-7, ravdess-8, cremad-6, emovo-7, shemo-6, esd-5")
     g.add_argument("--protocol", choices=["session", "speaker", "corpus"], default=S,
                    help="session: leave one session (EmoDB, RAVDESS, ...: speaker group) out (default; 5 folds on "
                         "IEMOCAP); speaker: leave one speaker out (10 folds on IEMOCAP); corpus: leave one corpus out "

@@ -26,6 +26,7 @@ _RAVDESS_ALL = _FOUR + ("cal", "fea", "dis", "sur")  # + calm, fearful, disgust,
 _CREMAD_ALL = _FOUR + ("dis", "fea")  # + disgust, fear
 _EMOVO_ALL = _FOUR + ("dis", "fea", "sur")  # + disgust, fear, surprise
 _SHEMO_ALL = _FOUR + ("sur", "fea")  # + surprise, fear
+_ESD_ALL = _FOUR + ("sur",)  # + surprise
 
 LABEL_MAPS: dict[str, LabelMap] = {
     "iemocap-4": LabelMap(
@@ -57,11 +58,14 @@ LABEL_MAPS: dict[str, LabelMap] = {
     "emovo-7": LabelMap("emovo-7", {lab: lab for lab in _EMOVO_ALL}, _EMOVO_ALL, "emovo"),
     "shemo-4": LabelMap("shemo-4", {lab: lab for lab in _FOUR}, _FOUR, "shemo"),
     "shemo-6": LabelMap("shemo-6", {lab: lab for lab in _SHEMO_ALL}, _SHEMO_ALL, "shemo"),
+    # ESD (Mandarin and English, 20 speakers).
+    "esd-4": LabelMap("esd-4", {lab: lab for lab in _FOUR}, _FOUR, "esd"),
+    "esd-5": LabelMap("esd-5", {lab: lab for lab in _ESD_ALL}, _ESD_ALL, "esd"),
 }
 
 # The label map a corpus uses when none is named.
 DEFAULT_LABEL_MAPS = {"iemocap": "iemocap-4", "emodb": "emodb-4", "ravdess": "ravdess-4", "cremad": "cremad-4",
-                      "emovo": "emovo-4", "shemo": "shemo-4"}
+                      "emovo": "emovo-4", "shemo": "shemo-4", "esd": "esd-4"}
 
 # Known counts of iemocap-4 on the full release, to check a user's copy against.
 IEMOCAP4_FULL_RELEASE = {
@@ -76,7 +80,7 @@ IEMOCAP4_FULL_RELEASE = {
 
 
 # Known counts of the distributed EmoDB (all 7 emotions), RAVDESS speech files (8), CREMA-D (6),
-# EMOVO (7) and ShEMO (6).
+# EMOVO (7), ShEMO (6) and ESD (5).
 EMODB_RELEASE = {
     "total": 535,
     "classes": {"ang": 127, "bor": 81, "dis": 46, "fea": 69, "hap": 71, "sad": 62, "neu": 79},
@@ -90,6 +94,7 @@ CREMAD_RELEASE = {
     "classes": {"ang": 1271, "dis": 1271, "fea": 1271, "hap": 1271, "neu": 1087, "sad": 1271},
 }
 EMOVO_RELEASE = {"total": 588, "classes": {c: 84 for c in _EMOVO_ALL}}
+ESD_RELEASE = {"total": 35000, "classes": {c: 7000 for c in _ESD_ALL}}
 SHEMO_RELEASE = {
     "total": 3000,
     "classes": {"ang": 1059, "hap": 201, "neu": 1028, "sad": 449, "sur": 225, "fea": 38},

@@ -1,4 +1,4 @@
-"""Corpora whose file names say who speaks and with which emotion (EmoDB, EMOVO, ShEMO, RAVDESS, CREMA-D).
+"""Corpora whose file names say who speaks and with which emotion (all but IEMOCAP).
 
 Each such reader names its files and parses a name into a `NamedFile`; the rest (label map,
 durations, unreadable files, what was left out) is the same for all of them.

@@ -8,6 +8,7 @@ from typing import Callable
 from sier.corpora.cremad import read_cremad
 from sier.corpora.emodb import read_emodb
 from sier.corpora.emovo import read_emovo
+from sier.corpora.esd import read_esd
 from sier.corpora.iemocap import read_iemocap
 from sier.corpora.labels import DEFAULT_LABEL_MAPS, get_label_map
 from sier.corpora.ravdess import read_ravdess
@@ -22,6 +23,7 @@ READERS: dict[str, Callable[..., PrepareResult]] = {
     "cremad": read_cremad,
     "emovo": read_emovo,
     "shemo": read_shemo,
+    "esd": read_esd,
 }
 CORPORA = tuple(DEFAULT_LABEL_MAPS)  # the keys of READERS
 ROOTS = {
@@ -31,6 +33,7 @@ ROOTS = {
     "cremad": "the CREMA-D repository (holding AudioWAV/ and VideoDemographics.csv)",
     "emovo": "the unpacked EMOVO folder (holding f1..f3, m1..m3)",
     "shemo": "the ShEMO folder (holding female/ and male/)",
+    "esd": "the unpacked ESD folder (holding 0001..0020)",
 }
 
 
