@@ -28,6 +28,13 @@ _EMOVO_ALL = _FOUR + ("dis", "fea", "sur")  # + disgust, fear, surprise
 _SHEMO_ALL = _FOUR + ("sur", "fea")  # + surprise, fear
 _ESD_ALL = _FOUR + ("sur",)  # + surprise
 
+
+def _named_codes(name: str, classes: tuple[str, ...], corpus: str) -> LabelMap:
+    """A map that keeps the readers' codes for `classes` (the readers of the named-file corpora
+    already turn their labels into sier's codes) and drops the rest."""
+    return LabelMap(name, {c: c for c in classes}, classes, corpus)
+
+
 LABEL_MAPS: dict[str, LabelMap] = {
     "iemocap-4": LabelMap(
         "iemocap-4",
@@ -42,25 +49,26 @@ LABEL_MAPS: dict[str, LabelMap] = {
     ),
     # Every label with an agreed majority; "xxx" (no agreement) is still dropped.
     "iemocap-all": LabelMap("iemocap-all", {lab: lab for lab in _IEMOCAP_ALL}, _IEMOCAP_ALL),
-    # EmoDB (German): the readers turn its letters into these codes (sier.corpora.emodb).
+    # The other corpora: their readers turn labels into these codes (e.g. EmoDB's W into ang).
     # The 4-class maps of every corpus share IEMOCAP's classes and order, so a model trained
     # on one corpus can be scored on another.
-    "emodb-4": LabelMap("emodb-4", {lab: lab for lab in _FOUR}, _FOUR, "emodb"),
-    "emodb-7": LabelMap("emodb-7", {lab: lab for lab in _EMODB_ALL}, _EMODB_ALL, "emodb"),
+    # EmoDB (German, 10 actors).
+    "emodb-4": _named_codes("emodb-4", _FOUR, "emodb"),
+    "emodb-7": _named_codes("emodb-7", _EMODB_ALL, "emodb"),
     # RAVDESS (English): "calm" is its own class in ravdess-8 and left out of ravdess-4.
-    "ravdess-4": LabelMap("ravdess-4", {lab: lab for lab in _FOUR}, _FOUR, "ravdess"),
-    "ravdess-8": LabelMap("ravdess-8", {lab: lab for lab in _RAVDESS_ALL}, _RAVDESS_ALL, "ravdess"),
+    "ravdess-4": _named_codes("ravdess-4", _FOUR, "ravdess"),
+    "ravdess-8": _named_codes("ravdess-8", _RAVDESS_ALL, "ravdess"),
     # CREMA-D (English, 91 actors).
-    "cremad-4": LabelMap("cremad-4", {lab: lab for lab in _FOUR}, _FOUR, "cremad"),
-    "cremad-6": LabelMap("cremad-6", {lab: lab for lab in _CREMAD_ALL}, _CREMAD_ALL, "cremad"),
+    "cremad-4": _named_codes("cremad-4", _FOUR, "cremad"),
+    "cremad-6": _named_codes("cremad-6", _CREMAD_ALL, "cremad"),
     # EMOVO (Italian, 6 actors) and ShEMO (Persian, 87 speakers).
-    "emovo-4": LabelMap("emovo-4", {lab: lab for lab in _FOUR}, _FOUR, "emovo"),
-    "emovo-7": LabelMap("emovo-7", {lab: lab for lab in _EMOVO_ALL}, _EMOVO_ALL, "emovo"),
-    "shemo-4": LabelMap("shemo-4", {lab: lab for lab in _FOUR}, _FOUR, "shemo"),
-    "shemo-6": LabelMap("shemo-6", {lab: lab for lab in _SHEMO_ALL}, _SHEMO_ALL, "shemo"),
+    "emovo-4": _named_codes("emovo-4", _FOUR, "emovo"),
+    "emovo-7": _named_codes("emovo-7", _EMOVO_ALL, "emovo"),
+    "shemo-4": _named_codes("shemo-4", _FOUR, "shemo"),
+    "shemo-6": _named_codes("shemo-6", _SHEMO_ALL, "shemo"),
     # ESD (Mandarin and English, 20 speakers).
-    "esd-4": LabelMap("esd-4", {lab: lab for lab in _FOUR}, _FOUR, "esd"),
-    "esd-5": LabelMap("esd-5", {lab: lab for lab in _ESD_ALL}, _ESD_ALL, "esd"),
+    "esd-4": _named_codes("esd-4", _FOUR, "esd"),
+    "esd-5": _named_codes("esd-5", _ESD_ALL, "esd"),
 }
 
 # The label map a corpus uses when none is named.
