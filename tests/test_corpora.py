@@ -30,7 +30,7 @@ from sier.corpora.esd import read_esd
 from sier.corpora.shemo import read_shemo
 from sier.corpora.labels import get_label_map
 from sier.corpora.ravdess import read_ravdess
-from sier.corpora.records import Utterance, read_manifest, read_manifests, write_manifest
+from sier.corpora.records import Utterance, count_table, read_manifest, read_manifests, write_manifest
 from sier.corpora.registry import CORPORA, READERS, ROOTS, default_label_map, read_corpus
 from sier.corpora.synth import SPEAKERS as IEMOCAP_SYNTH_SPEAKERS
 from sier.corpora.synth_emodb import SPEAKERS as EMODB_SYNTH_SPEAKERS
@@ -449,3 +449,14 @@ def test_pooled_corpora_train_and_are_reported_per_corpus(emodb, synth_manifest,
     report = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
     assert "**Per corpus** (%)" in report and "| iemocap 1 |" in report
     assert "corpus,emodb,8," in (tmp_path / "report" / "per_group.csv").read_text()
+
+
+def test_count_table_of_a_corpus_with_many_speakers_has_a_column_per_group():
+    utts = [Utterance(f"u{k}_{lab}", "x.wav", f"s{k:02d}", k % 5 + 1, "F", lab, 1.0, "cremad")
+            for k in range(30) for lab in ("neu", "ang")]
+    lines = count_table(utts, ("neu", "ang")).splitlines()
+    assert lines[0].split() == ["class", "session", "1", "session", "2", "session", "3", "session", "4",
+                                "session", "5", "total"]
+    assert lines[1].split() == ["neu", "6", "6", "6", "6", "6", "30"] and lines[3].split()[-1] == "60"
+    assert lines[4] == "(30 speakers: counts per speaker group; the manifest names every speaker)"
+    assert "s29" in count_table(utts[:40] + utts[-2:])  # 21 speakers: one column each

@@ -150,18 +150,31 @@ def read_manifests(paths: Sequence[str | os.PathLike]) -> list[Utterance]:
     return pooled
 
 
+MAX_TABLE_SPEAKERS = 24  # wider corpora (CREMA-D, ShEMO) are tabled per speaker group
+
+
 def count_table(utterances: Iterable[Utterance], labels: Sequence[str] | None = None) -> str:
-    """A plain-text table of counts, classes (rows) x speakers (columns), with totals."""
+    """A plain-text table of counts, classes (rows) x speakers (columns), with totals; with more
+    than MAX_TABLE_SPEAKERS speakers, x speaker groups ("session 1", ...) instead, so it fits
+    a terminal."""
     utterances = list(utterances)
-    counts = Counter((u.label, u.speaker) for u in utterances)
-    speakers = sorted({u.speaker for u in utterances})
+    speakers = {u.speaker for u in utterances}
+    if len(speakers) <= MAX_TABLE_SPEAKERS:
+        column = {u.id: u.speaker for u in utterances}
+        columns = sorted(speakers)
+    else:
+        column = {u.id: f"session {u.session}" for u in utterances}
+        columns = [f"session {n}" for n in sorted({u.session for u in utterances})]
+    counts = Counter((u.label, column[u.id]) for u in utterances)
     labels = list(labels) if labels else sorted({u.label for u in utterances})
-    width = max([7] + [len(s) for s in speakers])
-    head = "class".ljust(8) + "".join(s.rjust(width + 1) for s in speakers) + "total".rjust(width + 1)
+    width = max([7] + [len(c) for c in columns])
+    head = "class".ljust(8) + "".join(c.rjust(width + 1) for c in columns) + "total".rjust(width + 1)
     lines = [head]
     for lab in labels:
-        row = [counts[(lab, s)] for s in speakers]
-        lines.append(lab.ljust(8) + "".join(str(c).rjust(width + 1) for c in row) + str(sum(row)).rjust(width + 1))
-    totals = [sum(counts[(lab, s)] for lab in labels) for s in speakers]
-    lines.append("total".ljust(8) + "".join(str(c).rjust(width + 1) for c in totals) + str(sum(totals)).rjust(width + 1))
+        row = [counts[(lab, c)] for c in columns]
+        lines.append(lab.ljust(8) + "".join(str(n).rjust(width + 1) for n in row) + str(sum(row)).rjust(width + 1))
+    totals = [sum(counts[(lab, c)] for lab in labels) for c in columns]
+    lines.append("total".ljust(8) + "".join(str(n).rjust(width + 1) for n in totals) + str(sum(totals)).rjust(width + 1))
+    if len(speakers) > MAX_TABLE_SPEAKERS:
+        lines.append(f"({len(speakers)} speakers: counts per speaker group; the manifest names every speaker)")
     return "\n".join(lines)
