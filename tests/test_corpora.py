@@ -202,9 +202,12 @@ def test_cremad_reader_takes_sexes_from_the_demographics_and_balances_the_groups
     sexes = {1001 + k: ("F" if k % 3 == 0 else "M") for k in range(12)}  # 4 women, 8 men
     durations = build_cremad(tmp_path / "CREMA-D", sexes)
     write_wav(tmp_path / "CREMA-D" / "AudioWAV" / "1099_DFA_ANG_XX.wav", 0.15)  # not in the demographics
+    write_wav(tmp_path / "CREMA-D" / "AudioWAV" / "1002_WSI_SAD_LO.wav", 0.0)  # a header without samples
     result = read_cremad(tmp_path, "cremad-6")
     got = result.utterances
     assert sorted(u.id for u in got) == sorted(durations)
+    assert result.bad_wavs == [f"1002_WSI_SAD_LO: {tmp_path / 'CREMA-D' / 'AudioWAV' / '1002_WSI_SAD_LO.wav'}: "
+                               "the file holds no audio samples"]
     assert {(u.speaker, u.gender) for u in got} == {(f"crema{a}", s) for a, s in sexes.items()}
     groups = {}
     for u in got:

@@ -42,8 +42,8 @@ class PrepareResult:
     warnings: list[str] = field(default_factory=list)
 
     def add(self, utt_id: str, wav: Path, speaker: str, session: int, gender: str, label: str, corpus: str) -> None:
-        """Keep an utterance, with its duration read from the wav's header; an unreadable wav
-        is left out and named in `bad_wavs` instead."""
+        """Keep an utterance, with its duration read from the wav's header; an unreadable wav,
+        or one without samples (CREMA-D ships one), is left out and named in `bad_wavs` instead."""
         from sier.audio import audio_duration  # numpy, soundfile: only when a corpus is read
         from sier.errors import AudioError
 
@@ -51,6 +51,9 @@ class PrepareResult:
             duration = audio_duration(wav)
         except AudioError as exc:
             self.bad_wavs.append(f"{utt_id}: {exc}")
+            return
+        if duration <= 0:
+            self.bad_wavs.append(f"{utt_id}: {wav}: the file holds no audio samples")
             return
         self.utterances.append(Utterance(utt_id, str(wav.resolve()), speaker, session, gender, label, duration, corpus))
 
