@@ -4,9 +4,11 @@ HELP = "make speaker-disjoint folds (train/val/test) from a manifest and print t
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from sier.splits import PROTOCOLS
+
     p.add_argument("--manifest", nargs="+", default=["data/manifest.csv"],
                    help="manifest(s) written by `sier prepare`; several are pooled")
-    p.add_argument("--protocol", default="session", choices=["session", "speaker", "corpus"],
+    p.add_argument("--protocol", default="session", choices=list(PROTOCOLS),
                    help="session: leave one session (EmoDB, RAVDESS, ...: speaker group) out, 5 folds on IEMOCAP and "
                         "EmoDB, 6 on RAVDESS; speaker: leave one speaker out (10, 10, 24 folds); corpus: leave one "
                         "corpus out (manifests of 3+ corpora)")

@@ -16,6 +16,7 @@ def _bool_pair(p: argparse.ArgumentParser, name: str, help_on: str, help_off: st
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from sier.corpora.labels import DEFAULT_LABEL_MAPS
+    from sier.splits import PROTOCOLS
 
     S = argparse.SUPPRESS
     g = p.add_argument_group("run")
@@ -36,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--label_map", default=S,
                    help="default: the corpus's 4 classes (iemocap-4, emodb-4, ...: neu, hap, ang, sad); also "
                         "iemocap-6, iemocap-all, emodb-7, ravdess-8, cremad-6, emovo-7, shemo-6, esd-5")
-    g.add_argument("--protocol", choices=["session", "speaker", "corpus"], default=S,
+    g.add_argument("--protocol", choices=list(PROTOCOLS), default=S,
                    help="session: leave one session (EmoDB, RAVDESS, ...: speaker group) out (default; 5 folds on "
                         "IEMOCAP); speaker: leave one speaker out (10 folds on IEMOCAP); corpus: leave one corpus out "
                         "(--manifest of 3+ corpora)")

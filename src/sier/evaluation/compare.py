@@ -127,10 +127,10 @@ def _paired_mcnemar(a: Predictions, b: Predictions) -> dict[str, Any]:
     """McNemar on aligned tables. Where the same utterance comes once per fold model
     (cross-corpus), its pairs are not independent: the test then runs once per utterance,
     on each model's probabilities averaged over its fold models."""
-    if len(set(a.ids.tolist())) == len(a):
-        return mcnemar(a.correct, b.correct)
-    result = mcnemar(average_over_folds(a).correct, average_over_folds(b).correct)
-    result["on"] = "each utterance once, with the fold models' probabilities averaged"
+    once_a, once_b = average_over_folds(a), average_over_folds(b)
+    result = mcnemar(once_a.correct, once_b.correct)
+    if once_a is not a:
+        result["on"] = "each utterance once, with the fold models' probabilities averaged"
     return result
 
 

@@ -122,9 +122,9 @@ def _figures(out: Path, runs: Sequence[ModelRun], results: dict[str, Any], max_a
         figs.setdefault("confusion", []).append(plots.confusion(
             pooled["confusion"], pooled["confusion_normalized"], run.predictions.classes,
             fig_dir / f"confusion_{run.name}.png", f"{run.name}: confusion, pooled over folds (n={pooled['n']})"))
-    keys = ("speaker", "gender", "session") + (("corpus",) if any("per_corpus" in r["speakers"]
-                                                                   for r in models.values()) else ())
-    for key, metric in ((k, "ua") for k in keys):
+    for key, metric in ((k, "ua") for k in ("speaker", "gender", "session", "corpus")):
+        if not all(f"per_{key}" in r["speakers"] for r in models.values()):
+            continue  # per corpus: only after training on pooled corpora
         name = (lambda g: f"session {g}") if key == "session" else (lambda g: g)  # noqa: E731
         values = {n: {name(g["group"]): g[metric] for g in r["speakers"][f"per_{key}"]} for n, r in models.items()}
         counts = {name(g["group"]): g["n"] for r in models.values() for g in r["speakers"][f"per_{key}"]}

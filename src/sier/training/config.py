@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from sier.configs import from_mapping
 from sier.errors import SierError, TrainingError
+from sier.splits import PROTOCOLS
 
 BALANCES = ("weights", "sampler", "none")
 UPSTREAM_DROPOUTS = ("finetune", "pretrained")  # the keys of sier.features.upstream.TOP_DROPOUTS
@@ -102,8 +103,8 @@ class TrainConfig:
         self._coerce_types()
         self._resolve_corpus()
         problems = []
-        if self.protocol not in ("session", "speaker", "corpus"):  # sier.splits.PROTOCOLS
-            problems.append(f"protocol must be 'session', 'speaker' or 'corpus', got {self.protocol!r}")
+        if self.protocol not in PROTOCOLS:
+            problems.append(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
         if self.model not in ("baseline", "enhanced"):
             problems.append(f"model must be 'baseline' or 'enhanced', got {self.model!r}")
         if self.balance not in BALANCES:
