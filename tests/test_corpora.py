@@ -450,8 +450,10 @@ def test_pooled_corpora_train_and_are_reported_per_corpus(emodb, synth_manifest,
     assert [(g["group"], g["n"]) for g in speakers["per_session"]] == [("emodb 5", 8), ("iemocap 1", 30)]
     assert [(g["group"], g["n"]) for g in speakers["per_corpus"]] == [("emodb", 8), ("iemocap", 30)]
     report = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
-    assert "**Per corpus** (%)" in report and "| iemocap 1 |" in report
+    assert [(g["group"], g["n"]) for g in speakers["per_language"]] == [("English", 30), ("German", 8)]
+    assert "**Per corpus** (%)" in report and "| iemocap 1 |" in report and "**Per language** (%)" in report
     assert "corpus,emodb,8," in (tmp_path / "report" / "per_group.csv").read_text()
+    assert (tmp_path / "report" / "figures" / "per_language_ua.png").is_file()
 
 
 def test_count_table_of_a_corpus_with_many_speakers_has_a_column_per_group():

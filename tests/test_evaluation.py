@@ -99,6 +99,28 @@ def test_speaker_analysis_finds_the_worst_speaker():
     assert [r["group"] for r in sa["per_session"]] == [1, 2, 3]
     assert sum(r["n"] for r in group_table(table, "session")) == len(table)
     assert set(sa["class_balance"]) >= {"f1_std", "f1_min", "worst_class"}
+    assert "per_corpus" not in sa and "per_language" not in sa  # one corpus ("" here), one language
+
+
+def test_languages_are_tabled_where_the_test_data_mixes_them():
+    """ESD alone speaks two languages (0001-0010 Mandarin); pooled EmoDB and IEMOCAP two more."""
+    table, _ = synthetic_table(per_speaker=20)
+    esd = {"Ses01F": "esd0001", "Ses01M": "esd0004", "Ses02F": "esd0015", "Ses02M": "esd0011",
+           "Ses03F": "esd0007", "Ses03M": "esd0020"}
+    as_esd = make_predictions(CLASSES, table.ids, [esd[s] for s in table.speaker], table.session, table.gender,
+                              table.label, table.probs, fold=table.fold, corpus=["esd"] * len(table))
+    sa = speaker_analysis(as_esd)
+    assert "per_corpus" not in sa
+    rows = {r["group"]: r for r in sa["per_language"]}
+    assert sorted(rows) == ["English", "Mandarin"] and rows["Mandarin"]["n"] == 60 and rows["English"]["n"] == 60
+    english = as_esd.subset(np.isin(as_esd.speaker, ["esd0015", "esd0011", "esd0020"]))
+    assert rows["English"]["wa"] == pytest.approx(accuracy_score(english.label, english.pred))
+    pooled = make_predictions(CLASSES, table.ids, table.speaker, table.session, table.gender, table.label,
+                              table.probs, fold=table.fold,
+                              corpus=["emodb" if s == 1 else "iemocap" for s in table.session])
+    sa = speaker_analysis(pooled)
+    assert [(r["group"], r["n"]) for r in sa["per_language"]] == [("English", 80), ("German", 40)]
+    assert [(r["group"], r["n"]) for r in sa["per_corpus"]] == [("emodb", 40), ("iemocap", 80)]
 
 
 def test_spread_and_balance_by_hand():

@@ -10,7 +10,7 @@ from sier.corpora.records import Utterance
 from sier.errors import SplitError
 from sier.fileio import read_json, write_json
 
-PROTOCOLS = ("session", "speaker", "corpus")
+PROTOCOLS = ("session", "speaker", "corpus", "official")
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,9 @@ def make_folds(utterances: Sequence[Utterance], protocol: str = "session") -> li
     - `corpus` (manifests of three or more corpora pooled): one fold per corpus; test = all
       its speakers, validation = those of the next corpus (by name, cyclically), train = the
       other corpora. Each test corpus is new in speakers, texts, recording and perhaps language.
+    - `official` (a corpus whose sessions are its own speaker-independent partitions, e.g.
+      MSP-Podcast): one fold; train = session 1, validation = session 2, test = the rest.
+      Those corpora take no other protocol but `corpus`.
 
     A session is a (corpus, session) pair: in a manifest that pools corpora (multi-corpus
     training), IEMOCAP's session 1 and EmoDB's speaker group 1 are two sessions, ordered by
@@ -96,6 +99,9 @@ def make_folds(utterances: Sequence[Utterance], protocol: str = "session") -> li
         raise SplitError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
     if protocol == "corpus":
         return _corpus_folds(utterances)
+    if protocol == "official":
+        return _official_folds(utterances)
+    _refuse_partitioned(utterances, protocol)
     by_session: dict[tuple[str, int], set[str]] = {}
     for u in utterances:
         by_session.setdefault((u.corpus, u.session), set()).add(u.speaker)
@@ -133,6 +139,43 @@ def _corpus_folds(utterances: Sequence[Utterance]) -> list[Fold]:
         )
     return [_fold_from_speakers(i, utterances, by_corpus[corpora[(i + 1) % len(corpora)]], by_corpus[c])
             for i, c in enumerate(corpora)]
+
+
+def _refuse_partitioned(utterances: Sequence[Utterance], protocol: str) -> None:
+    """SplitError for a corpus whose sessions are official partitions: leaving one of them out
+    (or a speaker and the rest of its partition) is no protocol anyone compares with."""
+    from sier.corpora.registry import OFFICIAL_PARTITIONS
+
+    for corpus in sorted({u.corpus for u in utterances} & set(OFFICIAL_PARTITIONS)):
+        names = ", ".join(OFFICIAL_PARTITIONS[corpus].values())
+        raise SplitError(f"{corpus}'s sessions are its own partitions ({names}), not speaker groups; "
+                         f"split it with --protocol official, not {protocol}")
+
+
+def _official_folds(utterances: Sequence[Utterance]) -> list[Fold]:
+    """One fold on a corpus's own partitions: train on session 1, validate on 2, test on the rest."""
+    from sier.corpora.registry import OFFICIAL_PARTITIONS
+
+    corpora = sorted({u.corpus for u in utterances})
+    if len(corpora) != 1 or corpora[0] not in OFFICIAL_PARTITIONS:
+        raise SplitError(f"the official protocol needs one corpus with its own partitions "
+                         f"({', '.join(OFFICIAL_PARTITIONS)}), the manifest holds {corpora}; use the session protocol")
+    names = OFFICIAL_PARTITIONS[corpora[0]]
+    by_session: dict[int, set[str]] = {}
+    for u in utterances:
+        by_session.setdefault(u.session, set()).add(u.speaker)
+    sessions = sorted(by_session)
+    if len(sessions) < 3 or sessions[:2] != [1, 2]:
+        raise SplitError(f"the official protocol trains on {names[1]}, validates on {names[2]} and tests on the "
+                         f"rest; this {corpora[0]} manifest has {[names.get(s, s) for s in sessions]}")
+    for i, a in enumerate(sessions):
+        for b in sessions[i + 1 :]:
+            shared = by_session[a] & by_session[b]
+            if shared:
+                raise SplitError(f"{corpora[0]}: speaker(s) {sorted(shared)[:5]} in both {names.get(a, a)} and "
+                                 f"{names.get(b, b)}; these partitions are not speaker-independent")
+    test = set().union(*(by_session[s] for s in sessions[2:]))
+    return [_fold_from_speakers(0, utterances, by_session[2], test)]
 
 
 def save_folds(path: str | os.PathLike, folds: Sequence[Fold], protocol: str) -> None:

@@ -11,7 +11,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocol", default="session", choices=list(PROTOCOLS),
                    help="session: leave one session (EmoDB, RAVDESS, ...: speaker group) out, 5 folds on IEMOCAP and "
                         "EmoDB, 6 on RAVDESS; speaker: leave one speaker out (10, 10, 24 folds); corpus: leave one "
-                        "corpus out (manifests of 3+ corpora)")
+                        "corpus out (manifests of 3+ corpora); official: MSP-Podcast's own partitions (train Train, "
+                        "validate Development, test Test1 and Test2)")
     p.add_argument("--out", default="experiments/split", help="directory to write folds.json into")
 
 

@@ -36,11 +36,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "e.g. one per corpus")
     g.add_argument("--label_map", default=S,
                    help="default: the corpus's 4 classes (iemocap-4, emodb-4, ...: neu, hap, ang, sad); also "
-                        "iemocap-6, iemocap-all, emodb-7, ravdess-8, cremad-6, emovo-7, shemo-6, esd-5")
+                        "iemocap-6, iemocap-all, emodb-7, ravdess-8, cremad-6, emovo-7, shemo-6, esd-5, msppodcast-8")
     g.add_argument("--protocol", choices=list(PROTOCOLS), default=S,
                    help="session: leave one session (EmoDB, RAVDESS, ...: speaker group) out (default; 5 folds on "
                         "IEMOCAP); speaker: leave one speaker out (10 folds on IEMOCAP); corpus: leave one corpus out "
-                        "(--manifest of 3+ corpora)")
+                        "(--manifest of 3+ corpora); official: MSP-Podcast's own partitions (one fold)")
     g.add_argument("--folds", default=S, help="run only these folds, e.g. 0,2 (default: all)")
     g = p.add_argument_group("features")
     g.add_argument("--upstream", default=S, help="HF hub id, local folder, or fbank (default: facebook/hubert-base-ls960)")

@@ -42,8 +42,14 @@ GENDERS = {
     "0016": "F", "0017": "F", "0018": "F", "0019": "F", "0020": "M",
 }
 GROUPS = 5
+MANDARIN = {f"{n:04d}" for n in range(1, 11)}  # the rest speak English
 LAYOUT = ("speaker folders 0001..0020, each with Angry, Happy, Neutral, Sad and Surprise folders of wavs named "
           "like 0011_000351.wav")
+
+
+def language(speaker: str) -> str:
+    """The language of an ESD speaker id (`esd0011` or `0011`): Mandarin or English."""
+    return "Mandarin" if speaker[-4:] in MANDARIN else "English"
 
 
 def read_esd(root: str | os.PathLike, label_map: str | LabelMap = "esd-4") -> PrepareResult:

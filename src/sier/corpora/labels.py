@@ -27,6 +27,7 @@ _CREMAD_ALL = _FOUR + ("dis", "fea")  # + disgust, fear
 _EMOVO_ALL = _FOUR + ("dis", "fea", "sur")  # + disgust, fear, surprise
 _SHEMO_ALL = _FOUR + ("sur", "fea")  # + surprise, fear
 _ESD_ALL = _FOUR + ("sur",)  # + surprise
+_MSPPODCAST_8 = _FOUR + ("sur", "fea", "dis", "con")  # + surprise, fear, disgust, contempt
 
 
 def _named_codes(name: str, classes: tuple[str, ...], corpus: str) -> LabelMap:
@@ -69,11 +70,16 @@ LABEL_MAPS: dict[str, LabelMap] = {
     # ESD (Mandarin and English, 20 speakers).
     "esd-4": _named_codes("esd-4", _FOUR, "esd"),
     "esd-5": _named_codes("esd-5", _ESD_ALL, "esd"),
+    # MSP-Podcast (English podcasts): the 8 primary emotions of its consensus labels; "other"
+    # and "no agreement" are dropped.
+    "msppodcast-4": _named_codes("msppodcast-4", _FOUR, "msppodcast"),
+    "msppodcast-8": _named_codes("msppodcast-8", _MSPPODCAST_8, "msppodcast"),
 }
 
 # The label map a corpus uses when none is named.
 DEFAULT_LABEL_MAPS = {"iemocap": "iemocap-4", "emodb": "emodb-4", "ravdess": "ravdess-4", "cremad": "cremad-4",
-                      "emovo": "emovo-4", "shemo": "shemo-4", "esd": "esd-4"}
+                      "emovo": "emovo-4", "shemo": "shemo-4", "esd": "esd-4",
+                      "msppodcast": "msppodcast-4"}
 
 # Known counts of iemocap-4 on the full release, to check a user's copy against.
 IEMOCAP4_FULL_RELEASE = {

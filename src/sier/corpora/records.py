@@ -158,16 +158,21 @@ MAX_TABLE_SPEAKERS = 24  # wider corpora (CREMA-D, ShEMO) are tabled per speaker
 
 def count_table(utterances: Iterable[Utterance], labels: Sequence[str] | None = None) -> str:
     """A plain-text table of counts, classes (rows) x speakers (columns), with totals; with more
-    than MAX_TABLE_SPEAKERS speakers, x speaker groups ("session 1", ...) instead, so it fits
-    a terminal."""
+    than MAX_TABLE_SPEAKERS speakers, x speaker groups ("session 1", ...; MSP-Podcast's
+    partitions by name) instead, so it fits a terminal."""
     utterances = list(utterances)
     speakers = {u.speaker for u in utterances}
     if len(speakers) <= MAX_TABLE_SPEAKERS:
         column = {u.id: u.speaker for u in utterances}
         columns = sorted(speakers)
     else:
-        column = {u.id: f"session {u.session}" for u in utterances}
-        columns = [f"session {n}" for n in sorted({u.session for u in utterances})]
+        from sier.corpora.registry import OFFICIAL_PARTITIONS  # the readers import this module
+
+        def name(u: Utterance) -> str:
+            return OFFICIAL_PARTITIONS.get(u.corpus, {}).get(u.session) or f"session {u.session}"
+
+        column = {u.id: name(u) for u in utterances}
+        columns = [name(u) for u in sorted({u.session: u for u in utterances}.values(), key=lambda u: u.session)]
     counts = Counter((u.label, column[u.id]) for u in utterances)
     labels = list(labels) if labels else sorted({u.label for u in utterances})
     width = max([7] + [len(c) for c in columns])

@@ -8,9 +8,12 @@ from typing import Callable
 from sier.corpora.cremad import read_cremad
 from sier.corpora.emodb import read_emodb
 from sier.corpora.emovo import read_emovo
+from sier.corpora.esd import language as esd_language
 from sier.corpora.esd import read_esd
 from sier.corpora.iemocap import read_iemocap
 from sier.corpora.labels import DEFAULT_LABEL_MAPS, get_label_map
+from sier.corpora.msppodcast import PARTITION_NAMES as MSPPODCAST_PARTITIONS
+from sier.corpora.msppodcast import read_msppodcast
 from sier.corpora.ravdess import read_ravdess
 from sier.corpora.records import PrepareResult
 from sier.corpora.shemo import read_shemo
@@ -24,6 +27,7 @@ READERS: dict[str, Callable[..., PrepareResult]] = {
     "emovo": read_emovo,
     "shemo": read_shemo,
     "esd": read_esd,
+    "msppodcast": read_msppodcast,
 }
 CORPORA = tuple(DEFAULT_LABEL_MAPS)  # the keys of READERS
 ROOTS = {
@@ -34,7 +38,23 @@ ROOTS = {
     "emovo": "the unpacked EMOVO folder (holding f1..f3, m1..m3)",
     "shemo": "the ShEMO folder (holding female/ and male/)",
     "esd": "the unpacked ESD folder (holding 0001..0020)",
+    "msppodcast": "the MSP-Podcast release (holding Audios/ and Labels/)",
 }
+# Corpora whose "sessions" are their own speaker-independent partitions (session -> name):
+# they are split by the `official` protocol, not by leaving one session out.
+OFFICIAL_PARTITIONS: dict[str, dict[int, str]] = {"msppodcast": MSPPODCAST_PARTITIONS}
+
+
+# The language of each corpus's speech; ESD's depends on the speaker.
+LANGUAGES = {"iemocap": "English", "emodb": "German", "emovo": "Italian", "shemo": "Persian", "ravdess": "English",
+             "cremad": "English", "msppodcast": "English"}
+
+
+def language_of(corpus: str, speaker: str) -> str:
+    """The language `speaker` of `corpus` speaks ("unknown" for a corpus sier does not know)."""
+    if corpus == "esd":
+        return esd_language(speaker)
+    return LANGUAGES.get(corpus, "unknown")
 
 
 def _reader(corpus: str) -> Callable[..., PrepareResult]:

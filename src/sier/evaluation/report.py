@@ -23,7 +23,7 @@ from sier.evaluation.compare import DEFAULT_BOOTSTRAP, compare
 from sier.evaluation.metrics import HEADLINE, fold_metrics
 from sier.evaluation.predictions import Predictions, write_predictions_csv
 from sier.evaluation.probe import probe_by_fold
-from sier.evaluation.speakers import speaker_analysis
+from sier.evaluation.speakers import ALL_GROUP_KEYS, speaker_analysis
 from sier.evaluation.tables import write_tables
 from sier.fileio import write_json, write_text
 
@@ -122,9 +122,9 @@ def _figures(out: Path, runs: Sequence[ModelRun], results: dict[str, Any], max_a
         figs.setdefault("confusion", []).append(plots.confusion(
             pooled["confusion"], pooled["confusion_normalized"], run.predictions.classes,
             fig_dir / f"confusion_{run.name}.png", f"{run.name}: confusion, pooled over folds (n={pooled['n']})"))
-    for key, metric in ((k, "ua") for k in ("speaker", "gender", "session", "corpus")):
+    for key, metric in ((k, "ua") for k in ALL_GROUP_KEYS):
         if not all(f"per_{key}" in r["speakers"] for r in models.values()):
-            continue  # per corpus: only after training on pooled corpora
+            continue  # per corpus / language: only where the test data mixes them
         name = (lambda g: f"session {g}") if key == "session" else (lambda g: g)  # noqa: E731
         values = {n: {name(g["group"]): g[metric] for g in r["speakers"][f"per_{key}"]} for n, r in models.items()}
         counts = {name(g["group"]): g["n"] for r in models.values() for g in r["speakers"][f"per_{key}"]}
@@ -184,8 +184,10 @@ def _headline(models: dict[str, Any], comparison: dict[str, Any] | None) -> str:
     rows = []
     for name, r in models.items():
         p, f = r["metrics"]["pooled"], r["metrics"]["over_folds"]
+        one = len(r["metrics"]["folds"]) == 1  # a std over one fold (0) would read as agreement
         rows.append([f"**{name}**", p["n"], *(_pct(p[k]) for k in HEADLINE),
-                     *(f"{_pct(f[k]['mean'])} ± {_pct(f[k]['std'])}" for k in ("wa", "ua", "macro_f1"))])
+                     *(f"{_pct(f[k]['mean'])} (1 fold)" if one else f"{_pct(f[k]['mean'])} ± {_pct(f[k]['std'])}"
+                       for k in ("wa", "ua", "macro_f1"))])
     if comparison:
         d = {r["quantity"]: r["delta"] for r in comparison["rows"]}
         rows.append(["Δ (enh − orig)", "", *(f"{100 * d[f'{k} (pooled)']:+.2f}" for k in HEADLINE),
@@ -225,9 +227,9 @@ def _speaker_section(models: dict[str, Any]) -> str:
         "lowest/highest value; spread = max − min):\n",
         _md_table(["statistic", *(f"{m} {n}" for m in ("UA", "WA", "macro-F1") for n in names)], spread_rows),
     ]
-    for key in ("gender", "session", "corpus"):
+    for key in ALL_GROUP_KEYS[1:]:
         if not all(f"per_{key}" in r["speakers"] for r in models.values()):
-            continue  # per corpus: only after training on pooled corpora
+            continue  # per corpus / language: only where the test data mixes them
         per_g = {n: {g["group"]: g for g in r["speakers"][f"per_{key}"]} for n, r in models.items()}
         g_rows = [[g, next(per_g[n][g]["n"] for n in names if g in per_g[n]),
                    *(_pct(per_g[n][g]["ua"]) if g in per_g[n] else "–" for n in names),

@@ -1,4 +1,4 @@
-"""How evenly a model does across speakers, genders, sessions and (when pooled) corpora.
+"""How evenly a model does across speakers, genders, sessions and (when mixed) corpora and languages.
 
 A speaker-independent model should not only score well on average but score alike on
 every unseen speaker: the spread (max - min) and the variance of per-speaker UA are the
@@ -15,18 +15,16 @@ from sier.evaluation.metrics import table_metrics
 from sier.evaluation.predictions import Predictions
 
 GROUP_KEYS = ("speaker", "gender", "session")
+ALL_GROUP_KEYS = GROUP_KEYS + ("corpus", "language")  # the last two only where a table mixes them
 GROUP_METRICS = ("wa", "ua", "macro_f1")
 
 
 def group_table(table: Predictions, key: str) -> list[dict[str, Any]]:
-    """One row per value of `key` ("speaker", "gender", "session" or "corpus"): group, n, WA,
-    UA, macro-F1. Sessions are numbers; where the table holds several corpora, each corpus
-    numbers its own, so a session is named "<corpus> <number>"."""
-    column = getattr(table, key)
-    if key == "session":
-        several = len(table.corpora()) > 1
-        column = np.array([f"{c} {int(s)}" if several else int(s) for c, s in zip(table.corpus, column)],
-                          dtype=object)
+    """One row per value of `key` (one of ALL_GROUP_KEYS): group, n, WA,
+    UA, macro-F1. Sessions are numbers, or partition names for a corpus whose sessions are its
+    own partitions (MSP-Podcast's "Test1"); where the table holds several corpora, each corpus
+    numbers its own, so a session is named "<corpus> <number or name>"."""
+    column = _group_column(table, key)
     rows = []
     for value in sorted(set(column.tolist())):
         m = table_metrics(table.subset(column == value))
@@ -34,9 +32,30 @@ def group_table(table: Predictions, key: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _group_column(table: Predictions, key: str) -> np.ndarray:
+    """The group of every row: the table's column, session names (see `group_table`), or the
+    language of the row's corpus and speaker."""
+    from sier.corpora.registry import OFFICIAL_PARTITIONS, language_of
+
+    if key == "language":
+        return np.array([language_of(str(c), str(s)) for c, s in zip(table.corpus, table.speaker)], dtype=object)
+    column = getattr(table, key)
+    if key == "session":
+        several = len(table.corpora()) > 1
+
+        def name(corpus: str, session: int) -> int | str:
+            named = OFFICIAL_PARTITIONS.get(corpus, {}).get(session, session)
+            return f"{corpus} {named}" if several else named
+
+        column = np.array([name(c, int(s)) for c, s in zip(table.corpus, column)], dtype=object)
+    return column
+
+
 def group_keys(table: Predictions) -> tuple[str, ...]:
-    """The groups to report: GROUP_KEYS, and "corpus" when the table holds several corpora."""
-    return GROUP_KEYS + (("corpus",) if len(table.corpora()) > 1 else ())
+    """The groups to report: GROUP_KEYS, "corpus" when the table holds several corpora and
+    "language" when it holds several languages (pooled corpora, or ESD alone)."""
+    mixed = tuple(k for k in ALL_GROUP_KEYS[len(GROUP_KEYS):] if len(set(_group_column(table, k).tolist())) > 1)
+    return GROUP_KEYS + mixed
 
 
 def spread(rows: list[dict[str, Any]], metric: str = "ua") -> dict[str, Any]:
@@ -79,10 +98,11 @@ def class_balance(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def speaker_analysis(table: Predictions) -> dict[str, Any]:
-    """Per speaker / gender / session (/ corpus, when several) tables, their spread in
-    WA/UA/F1, and per-class F1 balance.
+    """Per speaker / gender / session (/ corpus, / language, when several) tables, their spread
+    in WA/UA/F1, and per-class F1 balance.
 
-    Returns {"per_speaker": rows, "per_gender": rows, "per_session": rows, ["per_corpus": rows,]
+    Returns {"per_speaker": rows, "per_gender": rows, "per_session": rows, ["per_corpus": rows,
+    "per_language": rows,]
     "speaker_spread": {metric: spread}, "gender_spread": ..., "session_spread": ..., [...]
     "class_balance": {...}} (class balance of the pooled table).
     """

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sier.evaluation.metrics import HEADLINE
+from sier.evaluation.speakers import ALL_GROUP_KEYS
 from sier.fileio import write_text
 
 SPREAD_COLUMNS = ("n_groups", "mean", "std", "variance", "min", "max", "spread", "worst", "best")
@@ -41,7 +42,7 @@ def write_tables(out: Path, results: dict[str, Any]) -> list[Path]:
             for i, true in enumerate(r["classes"]):
                 for j, pred in enumerate(r["classes"]):
                     confusion.append([name, scope, true, pred, m["confusion"][i][j]])
-        for key in ("speaker", "gender", "session", "corpus"):
+        for key in ALL_GROUP_KEYS:
             for g in r["speakers"].get(f"per_{key}", []):
                 groups.append([name, key, g["group"], g["n"], g["wa"], g["ua"], g["macro_f1"]])
             for metric, sp in r["speakers"].get(f"{key}_spread", {}).items():

@@ -32,7 +32,7 @@ class TrainConfig:
     corpus_root: str | None = None  # corpus tree (IEMOCAP_full_release or its parent, ...); or give `manifest`
     manifest: tuple[str, ...] | None = None  # manifest CSV(s) from `sier prepare`, instead of corpus_root; several are pooled
     label_map: str | None = None  # named label map (iemocap-4, iemocap-6, emodb-7, ...); None = the corpus's 4 classes
-    protocol: str = "session"  # "session", "speaker" or "corpus" (leave one session / speaker / corpus out)
+    protocol: str = "session"  # "session", "speaker", "corpus" (leave one out) or "official" (MSP-Podcast's partitions)
     folds: tuple[int, ...] | None = None  # fold indices to run (e.g. (0, 2)); None = every fold
     # --- features (see sier.features.FeatureConfig)
     upstream: str = "facebook/hubert-base-ls960"  # HF hub id, local save_pretrained folder, or "fbank"
@@ -138,7 +138,8 @@ class TrainConfig:
         from sier.corpora.labels import DEFAULT_LABEL_MAPS, get_label_map
 
         try:
-            corpus = self.corpus or (get_label_map(self.label_map).corpus if self.label_map else "iemocap")
+            corpus = self.corpus or (get_label_map(self.label_map).corpus if self.label_map else
+                                     _manifest_corpus(self.manifest) or "iemocap")
             if corpus not in DEFAULT_LABEL_MAPS:
                 raise TrainingError(f"corpus must be one of {list(DEFAULT_LABEL_MAPS)}, got {corpus!r}")
             label_map = get_label_map(self.label_map or DEFAULT_LABEL_MAPS[corpus], corpus).name
@@ -196,6 +197,19 @@ class TrainConfig:
     def override(self, **changes: Any) -> TrainConfig:
         """A copy with `changes` applied (validated again)."""
         return replace(self, **changes)
+
+
+def _manifest_corpus(paths: tuple[str, ...] | None) -> str | None:
+    """The one corpus of the manifests' rows, so that a run on an EmoDB manifest names emodb and
+    its label map; None for pooled corpora (their 4-class maps share IEMOCAP's classes) or when
+    a manifest cannot be read (reading it for training then says why)."""
+    from sier.corpora.records import read_manifests
+
+    try:
+        corpora = {u.corpus for u in read_manifests(paths)} if paths else set()
+    except SierError:
+        return None
+    return corpora.pop() if len(corpora) == 1 else None
 
 
 def parse_int_list(text: str) -> tuple[int, ...]:

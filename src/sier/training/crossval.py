@@ -83,7 +83,16 @@ class Experiment:
 def read_utterances(config: TrainConfig) -> list[Utterance]:
     """The manifests' utterances (pooled), or those read from corpus_root under the label map."""
     if config.manifest:
-        return read_manifests(config.manifest)
+        from sier.corpora.labels import get_label_map
+
+        utterances = read_manifests(config.manifest)
+        classes = get_label_map(config.label_map).classes
+        unknown = sorted({u.label for u in utterances} - set(classes))
+        if unknown:  # before features are extracted, not when the first fold starts
+            raise TrainingError(
+                f"{', '.join(config.manifest)}: labels {unknown} are not classes of the label map {config.label_map} "
+                f"{list(classes)}; pass the --label_map the manifest was prepared with.")
+        return utterances
     if not config.corpus_root:
         raise TrainingError(
             "no data given: pass --corpus_root PATH (IEMOCAP_full_release or its parent; with --corpus "
