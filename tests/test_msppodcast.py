@@ -200,4 +200,6 @@ def test_a_manifest_of_one_corpus_names_it_and_its_label_map_in_the_config(msp, 
 
 def test_count_table_names_the_partitions():
     utts = [Utterance(f"u{k}", "x.wav", f"msp{k}", k % 4 + 1, "F", "neu", 1.0, "msppodcast") for k in range(40)]
-    assert count_table(utts).splitlines()[0].split() == ["class", "Train", "Development", "Test1", "Test2", "total"]
+    lines = count_table(utts).splitlines()
+    assert lines[0].split() == ["class", "Train", "Development", "Test1", "Test2", "total"]
+    assert lines[-1] == "(40 speakers: counts per partition; the manifest names every speaker)"

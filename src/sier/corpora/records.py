@@ -160,19 +160,21 @@ def count_table(utterances: Iterable[Utterance], labels: Sequence[str] | None = 
     """A plain-text table of counts, classes (rows) x speakers (columns), with totals; with more
     than MAX_TABLE_SPEAKERS speakers, x speaker groups ("session 1", ...; MSP-Podcast's
     partitions by name) instead, so it fits a terminal."""
+    from sier.corpora.registry import OFFICIAL_PARTITIONS  # the readers import this module
+
     utterances = list(utterances)
     speakers = {u.speaker for u in utterances}
+    partitioned = any(u.corpus in OFFICIAL_PARTITIONS for u in utterances)
+
+    def group(u: Utterance) -> str:
+        return OFFICIAL_PARTITIONS.get(u.corpus, {}).get(u.session) or f"session {u.session}"
+
     if len(speakers) <= MAX_TABLE_SPEAKERS:
         column = {u.id: u.speaker for u in utterances}
         columns = sorted(speakers)
     else:
-        from sier.corpora.registry import OFFICIAL_PARTITIONS  # the readers import this module
-
-        def name(u: Utterance) -> str:
-            return OFFICIAL_PARTITIONS.get(u.corpus, {}).get(u.session) or f"session {u.session}"
-
-        column = {u.id: name(u) for u in utterances}
-        columns = [name(u) for u in sorted({u.session: u for u in utterances}.values(), key=lambda u: u.session)]
+        column = {u.id: group(u) for u in utterances}
+        columns = list(dict.fromkeys(group(u) for u in sorted(utterances, key=lambda u: u.session)))
     counts = Counter((u.label, column[u.id]) for u in utterances)
     labels = list(labels) if labels else sorted({u.label for u in utterances})
     width = max([7] + [len(c) for c in columns])
@@ -184,5 +186,6 @@ def count_table(utterances: Iterable[Utterance], labels: Sequence[str] | None = 
     totals = [sum(counts[(lab, c)] for lab in labels) for c in columns]
     lines.append("total".ljust(8) + "".join(str(n).rjust(width + 1) for n in totals) + str(sum(totals)).rjust(width + 1))
     if len(speakers) > MAX_TABLE_SPEAKERS:
-        lines.append(f"({len(speakers)} speakers: counts per speaker group; the manifest names every speaker)")
+        grouped = "partition" if partitioned else "speaker group"
+        lines.append(f"({len(speakers)} speakers: counts per {grouped}; the manifest names every speaker)")
     return "\n".join(lines)
