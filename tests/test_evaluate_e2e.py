@@ -32,16 +32,20 @@ FIGURES = ("training_original.png", "training_enhanced.png", "confusion_original
            "speaker_probe.png", "tsne_original.png", "tsne_enhanced.png")
 
 
-@pytest.fixture(scope="module")
-def experiments(synth_root, tmp_path_factory):
+def train_pair(synth_root, root, seed: int = 0):
     """(original, enhanced) experiment directories: 2 folds, 2 epochs, tiny GRUs, fbank features."""
-    root = tmp_path_factory.mktemp("e2e")
     common = dict(corpus_root=str(synth_root), upstream="fbank", folds=FOLDS, epochs=2, hidden_size=8,
                   num_gru_layers=1, num_heads=2, batch_size=32, lr=3e-3, cache_dir=str(root / "cache"),
-                  output_dir=str(root / "exp"), progress=False, accelerator="cpu", devices="1")
-    original = run_crossval(TrainConfig(model="baseline", name="base", **common), argv=[])
-    enhanced = run_crossval(TrainConfig(model="enhanced", speaker_adversarial=True, name="enh", **common), argv=[])
+                  output_dir=str(root / "exp"), progress=False, accelerator="cpu", devices="1", seed=seed)
+    original = run_crossval(TrainConfig(model="baseline", name=f"base{seed}", **common), argv=[])
+    enhanced = run_crossval(TrainConfig(model="enhanced", speaker_adversarial=True, name=f"enh{seed}", **common),
+                            argv=[])
     return original, enhanced
+
+
+@pytest.fixture(scope="module")
+def experiments(synth_root, tmp_path_factory):
+    return train_pair(synth_root, tmp_path_factory.mktemp("e2e"))
 
 
 @pytest.fixture(scope="module")
@@ -211,3 +215,53 @@ def test_cross_corpus_refuses_other_classes_and_seen_speakers(experiments, emodb
     assert "emodb-7.csv: labels ['bor', 'dis', 'fea'] are not among the classes" in err and "emodb-4" in err
     assert main([*args, "--test_manifest", str(enhanced / "manifest.csv")]) == 1
     assert "a cross-corpus test set must hold unseen speakers only" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ repetitions (other seeds)
+
+
+def test_repetitions_are_reported_with_their_spread_and_compared(synth_root, experiments, evaluation, tmp_path,
+                                                                   capsys):
+    """Both models trained again with seed 1: evaluated as two repetitions each. The first
+    repetition is the single-run evaluation; the second's UA equals the one recomputed from
+    its training run's own predictions files; mean, std (ddof=1) and Welch's test follow."""
+    from scipy.stats import ttest_ind
+
+    original, enhanced = experiments
+    again = train_pair(synth_root, original.parent.parent, seed=1)
+    out = tmp_path / "report"
+    assert main(["evaluate", "--enhanced_model_path", str(enhanced), str(again[1]), "--original_model_path",
+                 str(original), str(again[0]), "--out", str(out), "--n_boot", "50", "--max_attention_examples", "0",
+                 "--no_progress"]) == 0
+    assert "over 2 repetitions: UA" in capsys.readouterr().out
+    results = json.loads((out / "evaluation.json").read_text())
+    single = json.loads((evaluation / "evaluation.json").read_text())
+    uas = {}
+    for name, first_exp, second_exp in (("original", original, again[0]), ("enhanced", enhanced, again[1])):
+        model = results["models"][name]
+        reps = model["repetitions"]
+        first, second = reps["per_repetition"]
+        assert reps["n"] == 2 and first["source"] == str(first_exp) and second["source"] == str(second_exp)
+        assert model["metrics"] == single["models"][name]["metrics"]  # the other sections: the first repetition
+        assert first["ua"] == pytest.approx(single["models"][name]["metrics"]["pooled"]["ua"])
+        rows = [r for k in FOLDS for r in csv.DictReader((second_exp / "predictions" / f"fold_{k}.csv").open())]
+        assert second["ua"] == pytest.approx(recall_score([r["label"] for r in rows], [r["pred"] for r in rows],
+                                                          average="macro"))
+        assert second["n"] == len(rows) == first["n"]
+        assert reps["mean"]["ua"] == pytest.approx((first["ua"] + second["ua"]) / 2)
+        assert reps["std"]["ua"] == pytest.approx(abs(first["ua"] - second["ua"]) / 2 ** 0.5)
+        uas[name] = [first["ua"], second["ua"]]
+    assert uas["original"] != uas["enhanced"]
+    ua = {r["quantity"]: r for r in results["comparison"]["repetitions"]}["ua"]
+    assert ua["delta"] == pytest.approx(sum(uas["enhanced"]) / 2 - sum(uas["original"]) / 2)
+    assert ua["p_welch"] == pytest.approx(ttest_ind(uas["enhanced"], uas["original"], equal_var=False).pvalue)
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Repetitions (other seeds)" in report and "| **enhanced** | mean ± std of 2 |" in report
+    assert "Welch's t-test, 2 original and 2 enhanced runs" in report
+    assert (out / "repetitions.csv").read_text().count("\n") == 1 + 4
+
+    err = _error(capsys, ["evaluate", "--enhanced_model_path", str(enhanced), str(enhanced), "--out", str(tmp_path / "x")])
+    assert "is also given by" in err and "another seed" in err
+    one_fold = str(again[1] / "models" / "best_model_fold_0.pth")
+    err = _error(capsys, ["evaluate", "--enhanced_model_path", str(enhanced), one_fold, "--out", str(tmp_path / "y")])
+    assert f"{one_fold}: tests other utterances, folds or classes than {enhanced}" in err

@@ -13,6 +13,7 @@ from sier.evaluation.predictions import (
     concat, make_predictions, read_predictions_csv, write_predictions_csv,
 )
 from sier.evaluation.probe import probe_by_fold, speaker_probe
+from sier.evaluation.repetitions import compare_repetitions, summarize_repetitions
 from sier.evaluation.speakers import class_balance, group_table, speaker_analysis, spread
 
 CLASSES = ("neu", "hap", "ang", "sad")
@@ -121,6 +122,24 @@ def test_languages_are_tabled_where_the_test_data_mixes_them():
     sa = speaker_analysis(pooled)
     assert [(r["group"], r["n"]) for r in sa["per_language"]] == [("English", 80), ("German", 40)]
     assert [(r["group"], r["n"]) for r in sa["per_corpus"]] == [("emodb", 40), ("iemocap", 80)]
+
+
+def test_repetitions_by_hand():
+    runs = [synthetic_table(seed=s, per_speaker=40)[0] for s in range(3)]
+    reps = summarize_repetitions(runs, ["a", "b", "c"])
+    uas = [recall_score(t.label, t.pred, average="macro") for t in runs]
+    assert [r["source"] for r in reps["per_repetition"]] == ["a", "b", "c"]
+    assert reps["mean"]["ua"] == pytest.approx(np.mean(uas)) and reps["std"]["ua"] == pytest.approx(np.std(uas, ddof=1))
+    assert reps["per_repetition"][0]["speaker_ua_min"] == pytest.approx(
+        min(r["ua"] for r in group_table(runs[0], "speaker")))
+    assert np.isnan(summarize_repetitions(runs[:1], ["a"])["std"]["ua"])
+    better = [synthetic_table(seed=s, per_speaker=40, skill=0.9)[0] for s in range(3)]
+    rows = {r["quantity"]: r for r in compare_repetitions(reps, summarize_repetitions(better, ["d", "e", "f"]))}
+    assert rows["ua"]["better"] == "enhanced" and rows["ua"]["p_welch"] < 0.01 and rows["ua"]["delta"] > 0.2
+    same = compare_repetitions(reps, reps)
+    assert all(r["delta"] == 0 and r["better"] is None and r["p_welch"] == pytest.approx(1.0) for r in same)
+    with pytest.raises(ValueError, match="two or more of each model"):
+        compare_repetitions(reps, summarize_repetitions(runs[:1], ["a"]))
 
 
 def test_spread_and_balance_by_hand():

@@ -6,9 +6,10 @@ HELP = "evaluate fold checkpoints on their unseen test speakers; compare origina
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--enhanced_model_path", required=True,
-                   help="checkpoint, quoted glob over fold checkpoints, or experiment directory of the enhanced model")
-    p.add_argument("--original_model_path", default=None,
+    p.add_argument("--enhanced_model_path", required=True, nargs="+",
+                   help="checkpoint, quoted glob over fold checkpoints, or experiment directory of the enhanced model; "
+                        "several: repetitions of it (runs with other seeds), reported as mean ± std over them")
+    p.add_argument("--original_model_path", default=None, nargs="+",
                    help="the same for the original (baseline) model, to compare against (optional)")
     p.add_argument("--out", default=None,
                    help="report folder (default: <enhanced experiment>/evaluation_<YYYYmmdd-HHMMSS>/)")
@@ -37,6 +38,11 @@ def run(args: argparse.Namespace) -> int:
         p, f = r["metrics"]["pooled"], r["metrics"]["over_folds"]
         print(f"{name:>9}: pooled WA {100 * p['wa']:.2f}  UA {100 * p['ua']:.2f}  macro-F1 {100 * p['macro_f1']:.2f}"
               f"  | UA over folds {100 * f['ua']['mean']:.2f} +- {100 * f['ua']['std']:.2f}")
+        if "repetitions" in r:
+            reps = r["repetitions"]
+            print(f"{'':>9}  over {reps['n']} repetitions: UA {100 * reps['mean']['ua']:.2f} +- "
+                  f"{100 * reps['std']['ua']:.2f}  UA std over speakers {100 * reps['mean']['speaker_ua_std']:.2f} +- "
+                  f"{100 * reps['std']['speaker_ua_std']:.2f}")
     if "comparison" in report.results:
         b = report.results["comparison"]["bootstrap_ua"]
         m = report.results["comparison"]["mcnemar"]

@@ -23,6 +23,7 @@ from sier.evaluation.compare import DEFAULT_BOOTSTRAP, compare
 from sier.evaluation.metrics import HEADLINE, fold_metrics
 from sier.evaluation.predictions import Predictions, write_predictions_csv
 from sier.evaluation.probe import probe_by_fold
+from sier.evaluation.repetitions import compare_repetitions, summarize_repetitions
 from sier.evaluation.speakers import ALL_GROUP_KEYS, speaker_analysis
 from sier.evaluation.tables import write_tables
 from sier.fileio import write_json, write_text
@@ -59,6 +60,9 @@ class ModelRun:
     # fold -> (embeddings [M, E], speakers [M]) of speakers that fold's model never trained on
     # (validation + test); the speaker probe uses them, or the test embeddings when empty
     probe_sets: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # (source, test predictions) of every repetition (seed) of the model, this one first; the
+    # fields above describe the first. Empty for a single run.
+    repeats: list[tuple[str, Predictions]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,8 @@ def analyse(run: ModelRun, probe_splits: int = 5, seed: int = 0) -> dict[str, An
     else:
         result["probe"] = probe_by_fold({}, {})
         result["probe"]["skipped"] = [{"fold": None, "reason": "no embeddings"}]
+    if len(run.repeats) > 1:
+        result["repetitions"] = summarize_repetitions([t for _, t in run.repeats], [s for s, _ in run.repeats])
     return result
 
 
@@ -304,8 +310,9 @@ def _markdown(results: dict[str, Any], figs: dict[str, list[Path]], out: Path) -
              f"{tested}. Numbers are percent.", ""]
     for n, r in models.items():
         info = ", ".join(f"{k} {v}" for k, v in r["info"].items())
+        reps = f"; {r['repetitions']['n']} repetitions (below)" if "repetitions" in r else ""
         lines.append(f"- **{n}**: {len(r['checkpoints'])} checkpoint(s) from `{r['experiment_dir']}`"
-                     + (f" ({info})" if info else ""))
+                     + (f" ({info})" if info else "") + reps)
     pooled = ("Pooled: every fold model's predictions of every utterance together; folds: mean ± std over the "
               "fold models." if cross else "Pooled: all test utterances of all folds together; folds: mean ± std over folds.")
     lines += ["", "## Headline", "", pooled,
@@ -313,6 +320,8 @@ def _markdown(results: dict[str, Any], figs: dict[str, list[Path]], out: Path) -
     fold_rows = [[n, k, m["n"], *(_pct(m[x]) for x in HEADLINE)]
                  for n, r in models.items() for k, m in r["metrics"]["folds"].items()]
     lines += ["**Per fold**:", "", _md_table(["model", "fold", "n", "WA", "UA", "macro-F1", "weighted-F1"], fold_rows), ""]
+    if any("repetitions" in r for r in models.values()):
+        lines += ["## Repetitions (other seeds)", "", _repetitions_section(models, comparison), ""]
     if comparison:
         lines += ["## Original vs enhanced: deltas and paired tests", "", _tests_section(comparison), ""]
     lines += ["## Across speakers", "", _speaker_section(models), ""]
@@ -330,6 +339,35 @@ def _markdown(results: dict[str, Any], figs: dict[str, list[Path]], out: Path) -
               "- " + ", ".join(f"`predictions_{n}.csv`" for n in models) + ": one row per test utterance",
               "- `figures/`: the pictures above (PNG)", ""]
     return "\n".join(lines)
+
+
+def _repetitions_section(models: dict[str, Any], comparison: dict[str, Any] | None) -> str:
+    names = [n for n, r in models.items() if "repetitions" in r]
+    quantities = ("wa", "ua", "macro_f1", "speaker_ua_std", "speaker_ua_min")
+    rows = []
+    for n in names:
+        reps = models[n]["repetitions"]
+        rows += [[n, i + 1, f"`{r['source']}`", r["n"], *(_pct(r[q]) for q in quantities)]
+                 for i, r in enumerate(reps["per_repetition"])]
+        rows.append([f"**{n}**", f"mean ± std of {reps['n']}", "", "",
+                     *(f"{_pct(reps['mean'][q])} ± {_pct(reps['std'][q])}" for q in quantities)])
+    parts = ["Each repetition is a whole training run of the same model on the same folds with another seed; the "
+             "other sections describe the first. Std here is the sample std (ddof=1) over repetitions.", "",
+             _md_table(["model", "repetition", "experiment", "n", "WA", "UA", "macro-F1", "UA std over speakers",
+                        "worst speaker UA"], rows)]
+    if comparison and "repetitions" in comparison:
+        label = {"wa": "WA", "ua": "UA", "macro_f1": "macro-F1", "speaker_ua_std": "UA std over speakers",
+                 "speaker_ua_min": "worst speaker UA"}
+        c_rows = [[label[r["quantity"]], _pct(r["original_mean"]), _pct(r["enhanced_mean"]),
+                   f"{100 * r['delta']:+.2f}", "–" if r["p_welch"] is None or not np.isfinite(r["p_welch"])
+                   else f"{r['p_welch']:.3g}", r["better"] or "–"] for r in comparison["repetitions"]]
+        first = comparison["repetitions"][0]
+        parts += ["", f"**Over repetitions** (Welch's t-test, {first['n_original']} original and {first['n_enhanced']} "
+                  "enhanced runs; with so few runs only a large difference reaches p < 0.05):", "",
+                  _md_table(["quantity", "original mean", "enhanced mean", "Δ (pp)", "p (Welch)", "better"], c_rows)]
+    elif comparison:
+        parts += ["", "Only one model has repetitions, so they are not compared; give both models several."]
+    return "\n".join(parts)
 
 
 def write_report(runs: Sequence[ModelRun], out_dir: str | os.PathLike, max_attention_examples: int = 3,
@@ -350,6 +388,9 @@ def write_report(runs: Sequence[ModelRun], out_dir: str | os.PathLike, max_atten
         results["comparison"] = compare(results["models"]["original"], results["models"]["enhanced"],
                                         by_name["original"].predictions, by_name["enhanced"].predictions,
                                         n_boot=n_boot, seed=seed)
+        reps = [results["models"][n].get("repetitions") for n in ("original", "enhanced")]
+        if all(reps):
+            results["comparison"]["repetitions"] = compare_repetitions(*reps)
     for run in runs:
         write_predictions_csv(out / f"predictions_{run.name}.csv", run.predictions)
     write_tables(out, results)

@@ -263,11 +263,52 @@ def _curves(exp: Experiment, fold: int) -> list[dict[str, float]] | None:
     return read_metrics(path) if path.is_file() else None
 
 
-def evaluate_model(name: str, spec: str | os.PathLike, cache_dir: str | None = None, batch_size: int = 16,
-                   device: str | None = None, max_attention_examples: int = 3, progress: bool = True,
-                   test_manifest: str | os.PathLike | None = None) -> ModelRun:
+def evaluate_model(name: str, spec: str | os.PathLike | Sequence[str | os.PathLike], cache_dir: str | None = None,
+                   batch_size: int = 16, device: str | None = None, max_attention_examples: int = 3,
+                   progress: bool = True, test_manifest: str | os.PathLike | None = None) -> ModelRun:
     """Evaluate every checkpoint of `spec` on its own fold's test speakers (or, with
-    `test_manifest`, on every utterance of that manifest); one ModelRun."""
+    `test_manifest`, on every utterance of that manifest); one ModelRun.
+
+    Several specs are repetitions of the model (runs with other seeds): each is evaluated the
+    same way; the ModelRun is the first one's, with every repetition's predictions in `repeats`.
+    They must test the same utterances in the same folds."""
+    specs = [spec] if isinstance(spec, (str, os.PathLike)) else list(spec)
+    if not specs:
+        raise EvaluationError(f"no checkpoint or experiment given for the {name} model.")
+    runs = [_evaluate_spec(name if len(specs) == 1 else f"{name} (repetition {i + 1}/{len(specs)})", one, cache_dir,
+                           batch_size, device, max_attention_examples, progress, test_manifest)
+            for i, one in enumerate(specs)]
+    for run in runs:
+        run.name = name
+    if len(runs) > 1:
+        _check_repetitions(runs, specs)
+        runs[0].repeats = [(str(r.experiment_dir), r.predictions) for r in runs]
+    return runs[0]
+
+
+def _check_repetitions(runs: Sequence[ModelRun], specs: Sequence[str | os.PathLike]) -> None:
+    """Repetitions are other runs (no checkpoint twice) of the same test: folds, utterances, classes."""
+    seen: dict[str, str] = {}
+    for run, spec in zip(runs, specs):
+        for path in run.checkpoints.values():
+            key = str(Path(path).resolve())
+            if key in seen:
+                raise EvaluationError(f"{spec}: checkpoint {path} is also given by {seen[key]}; each repetition must "
+                                      "be another training run (another seed).")
+            seen[key] = str(spec)
+    first = runs[0].predictions
+    keys = sorted(zip(first.fold.tolist(), first.ids.tolist()))
+    for run, spec in zip(runs[1:], specs[1:]):
+        t = run.predictions
+        if t.classes != first.classes or sorted(zip(t.fold.tolist(), t.ids.tolist())) != keys:
+            raise EvaluationError(
+                f"{spec}: tests other utterances, folds or classes than {specs[0]}; repetitions must be runs of the "
+                "same data, label map, protocol and folds that differ in the seed only.")
+
+
+def _evaluate_spec(name: str, spec: str | os.PathLike, cache_dir: str | None, batch_size: int, device: str | None,
+                   max_attention_examples: int, progress: bool, test_manifest: str | os.PathLike | None) -> ModelRun:
+    """One ModelRun of every checkpoint of `spec` (see `evaluate_model`)."""
     import torch
 
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -309,8 +350,8 @@ def evaluate_model(name: str, spec: str | os.PathLike, cache_dir: str | None = N
 
 
 def evaluate(
-    enhanced_model_path: str | os.PathLike,
-    original_model_path: str | os.PathLike | None = None,
+    enhanced_model_path: str | os.PathLike | Sequence[str | os.PathLike],
+    original_model_path: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
     out: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
     max_attention_examples: int = 3,
@@ -324,7 +365,8 @@ def evaluate(
     """Evaluate the enhanced model (and the original, if given) and write the report.
 
     Each model path is a checkpoint, a glob over fold checkpoints, or an experiment
-    directory. out: the report folder; default <enhanced experiment>/evaluation_<YYYYmmdd-HHMMSS>/.
+    directory; a list of them gives repetitions of the model (other seeds, see
+    `evaluate_model` and sier.evaluation.repetitions). out: the report folder; default <enhanced experiment>/evaluation_<YYYYmmdd-HHMMSS>/.
     cache_dir: feature cache (default: the one each checkpoint was trained with). Returns the
     Report (paths of report.md, evaluation.json and figures, and the results dict).
     test_manifest: evaluate every checkpoint on all utterances of this manifest instead

@@ -13,6 +13,8 @@ from typing import Any, Sequence
 
 from sier.evaluation.metrics import HEADLINE
 from sier.evaluation.speakers import ALL_GROUP_KEYS
+
+REPETITION_COLUMNS = ("source", "n", "wa", "ua", "macro_f1", "speaker_ua_std", "speaker_ua_min")
 from sier.fileio import write_text
 
 SPREAD_COLUMNS = ("n_groups", "mean", "std", "variance", "min", "max", "spread", "worst", "best")
@@ -64,6 +66,13 @@ def write_tables(out: Path, results: dict[str, Any]) -> list[Path]:
         _csv(out / "probe.csv", ["model", "fold", "n", "n_speakers", "cv_splits", "accuracy",
                                  "balanced_accuracy", "chance", "balanced_chance"], probe),
     ]
+    reps = [[name, i + 1, *(r[k] for k in REPETITION_COLUMNS)]
+            for name, m in models.items() for i, r in enumerate(m.get("repetitions", {}).get("per_repetition", []))]
+    if reps:
+        paths.append(_csv(out / "repetitions.csv", ["model", "repetition", *REPETITION_COLUMNS], reps))
+    if "repetitions" in results.get("comparison", {}):
+        rows = results["comparison"]["repetitions"]
+        paths.append(_csv(out / "repetitions_comparison.csv", list(rows[0]), [list(r.values()) for r in rows]))
     if "comparison" in results:
         rows = results["comparison"]["rows"]
         paths.append(_csv(out / "comparison.csv", ["quantity", "original", "enhanced", "delta", "better_is", "better"],
