@@ -123,6 +123,18 @@ def test_report_of_one_model_without_embeddings(tmp_path):
     assert not (rep.out_dir / "comparison.csv").exists()
     assert "No fold could be probed" in rep.report_path.read_text()
     assert (rep.out_dir / "figures" / "confusion_enhanced.png").is_file()
+    assert "**Warning**" not in rep.report_path.read_text()
+
+
+def test_a_model_that_gives_one_class_to_most_utterances_is_flagged(tmp_path):
+    table, _ = synthetic_table(per_speaker=10)
+    probs = np.tile([0.1, 0.1, 0.7, 0.1], (len(table), 1))
+    probs[::4] = [0.7, 0.1, 0.1, 0.1]  # 25 % neu, 75 % ang
+    collapsed = make_predictions(table.classes, table.ids, table.speaker, table.session, table.gender, table.label,
+                                 probs, fold=table.fold)
+    rep = write_report([ModelRun("enhanced", collapsed)], tmp_path / "one", n_boot=50)
+    assert rep.results["models"]["enhanced"]["dominant_prediction"] == {"class": "ang", "share": 0.75}
+    assert "**Warning**: enhanced predicts `ang` for 75.0 % of the test utterances." in rep.report_path.read_text()
 
 
 def test_log_mel_spectrogram_shape_and_tone():

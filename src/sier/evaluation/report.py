@@ -31,6 +31,7 @@ from sier.fileio import write_json, write_text
 log = logging.getLogger(__name__)
 
 MODEL_ORDER = ("original", "enhanced")
+COLLAPSE_SHARE = 0.7  # a model that gives one class to this share of the test utterances is flagged
 
 
 @dataclass
@@ -96,6 +97,10 @@ def analyse(run: ModelRun, probe_splits: int = 5, seed: int = 0) -> dict[str, An
     else:
         result["probe"] = probe_by_fold({}, {})
         result["probe"]["skipped"] = [{"fold": None, "reason": "no embeddings"}]
+    classes, counts = np.unique(table.pred.astype(str), return_counts=True)
+    if len(table):
+        top = int(counts.argmax())
+        result["dominant_prediction"] = {"class": str(classes[top]), "share": float(counts[top] / len(table))}
     if len(run.repeats) > 1:
         result["repetitions"] = summarize_repetitions([t for _, t in run.repeats], [s for s, _ in run.repeats])
     return result
@@ -316,7 +321,7 @@ def _markdown(results: dict[str, Any], figs: dict[str, list[Path]], out: Path) -
     pooled = ("Pooled: every fold model's predictions of every utterance together; folds: mean ± std over the "
               "fold models." if cross else "Pooled: all test utterances of all folds together; folds: mean ± std over folds.")
     lines += ["", "## Headline", "", pooled,
-              "", _headline(models, comparison), ""]
+              "", _headline(models, comparison), "", *_collapse_warnings(models)]
     fold_rows = [[n, k, m["n"], *(_pct(m[x]) for x in HEADLINE)]
                  for n, r in models.items() for k, m in r["metrics"]["folds"].items()]
     lines += ["**Per fold**:", "", _md_table(["model", "fold", "n", "WA", "UA", "macro-F1", "weighted-F1"], fold_rows), ""]
@@ -339,6 +344,20 @@ def _markdown(results: dict[str, Any], figs: dict[str, list[Path]], out: Path) -
               "- " + ", ".join(f"`predictions_{n}.csv`" for n in models) + ": one row per test utterance",
               "- `figures/`: the pictures above (PNG)", ""]
     return "\n".join(lines)
+
+
+def _collapse_warnings(models: dict[str, Any]) -> list[str]:
+    """A warning for each model that gives one class to most test utterances: its small spread
+    over speakers then says nothing about speaker independence."""
+    lines = []
+    for n, r in models.items():
+        d = r.get("dominant_prediction")
+        if d and d["share"] >= COLLAPSE_SHARE:
+            lines += [f"**Warning**: {n} predicts `{d['class']}` for {_pct(d['share'], 1)} % of the test utterances. "
+                      "A model that gives (nearly) every utterance one class scores alike on every speaker, so its "
+                      "small spread over speakers is no sign of speaker independence; train it longer or check "
+                      "the class balance.", ""]
+    return lines
 
 
 def _repetitions_section(models: dict[str, Any], comparison: dict[str, Any] | None) -> str:
