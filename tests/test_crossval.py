@@ -252,6 +252,26 @@ def test_resume_refuses_to_change_what_the_run_computes(reference, capsys):
     assert "cannot change ['lr']" in capsys.readouterr().err
 
 
+def test_seeds_start_one_experiment_per_seed(small_manifest, cache_dir, tmp_path, capsys):
+    """`--seeds 0,3`: two experiments named by seed; the first equals a plain run with seed 0
+    (same predictions), the second differs; the closing line is the evaluate command."""
+    args = ["train", "--manifest", str(small_manifest), "--upstream", "fbank", "--cache_dir", str(cache_dir),
+            "--output_dir", str(tmp_path), "--name", "rep", "--hidden_size", "4", "--num_heads", "2",
+            "--num_gru_layers", "1", "--epochs", "1", "--batch_size", str(BATCH), "--folds", "0", "--no_progress"]
+    assert main([*args, "--seeds", "0,3"]) == 0
+    out = capsys.readouterr().out
+    s0, s3 = sorted(tmp_path.glob("rep_s0_*")) + sorted(tmp_path.glob("rep_s3_*"))
+    assert f"sier evaluate --enhanced_model_path {s0} {s3}" in out
+    assert [yaml.safe_load((d / "config.yaml").read_text())["seed"] for d in (s0, s3)] == [0, 3]
+    assert main([*args, "--name", "plain"]) == 0
+    (plain,) = tmp_path.glob("plain_*")
+    fold0 = lambda d: (d / "predictions" / "fold_0.csv").read_text()  # noqa: E731
+    assert fold0(s0) == fold0(plain) and fold0(s3) != fold0(s0)
+    capsys.readouterr()
+    assert main([*args, "--seeds", "0,0"]) == 1 and "distinct seeds" in capsys.readouterr().err
+    assert main([*args, "--seeds", "1,2", "--seed", "4"]) == 1 and "neither --seed nor --resume" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------ the original script
 
 

@@ -26,10 +26,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--name", default=S, help="experiment name (default: train)")
     g.add_argument("--output_dir", default=S, help="where experiment directories go (default: experiments/)")
     g.add_argument("--seed", type=int, default=S, help="random seed (default: 0)")
+    g.add_argument("--seeds", default=S, metavar="0,1,2",
+                   help="repetitions: one experiment per seed (<name>_s<seed>_<stamp>), to evaluate together "
+                        "(mean ± std over seeds)")
     g = p.add_argument_group("data")
     g.add_argument("--corpus", choices=list(DEFAULT_LABEL_MAPS), default=S,
                    help="layout of --corpus_root (default: iemocap; emodb German, emovo Italian, shemo Persian, "
-                        "esd Mandarin and English, ravdess and cremad English)")
+                        "esd Mandarin and English, ravdess, cremad and msppodcast English)")
     g.add_argument("--corpus_root", default=S, help="corpus tree: IEMOCAP_full_release (or its parent), ...")
     g.add_argument("--manifest", nargs="+", default=S,
                    help="manifest CSV(s) from `sier prepare` (instead of --corpus_root); several are pooled, "
@@ -109,7 +112,7 @@ def resolve(args: argparse.Namespace):
     """(TrainConfig, resume dir or None, flag overrides) from the parsed flags."""
     from sier.training.config import TrainConfig, load_config_yaml
 
-    given = {k: v for k, v in vars(args).items() if not k.startswith("_") and k not in ("command", "verbose")}
+    given = {k: v for k, v in vars(args).items() if not k.startswith("_") and k not in ("command", "verbose", "seeds")}
     config_file = given.pop("config", None)
     resume = given.pop("resume", None)
     base = load_config_yaml(config_file) if config_file else {}
@@ -121,15 +124,41 @@ def resolve(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from sier.training.config import TrainConfig
+    from sier.training.config import TrainConfig, parse_int_list
     from sier.training.crossval import run_crossval
 
     config, resume, overrides = resolve(args)
+    seeds = getattr(args, "seeds", None)
+    if seeds and (resume or "seed" in vars(args)):
+        from sier.errors import TrainingError
+
+        raise TrainingError("--seeds starts one new experiment per seed; it goes with neither --seed nor --resume "
+                            "(resume an interrupted one with --resume EXPERIMENT_DIR alone).")
     if resume:
         # typed like the config; checked against the experiment's config (only runtime fields may change)
         typed = TrainConfig.from_dict(overrides)
         overrides = {k: getattr(typed, k) for k in overrides}
         run_crossval(typed, argv=sys.argv[1:], resume=resume, overrides=overrides)
+    elif seeds:
+        _run_seeds(config, parse_int_list(seeds))
     else:
         run_crossval(config, argv=sys.argv[1:])
     return 0
+
+
+def _run_seeds(config, seeds: tuple[int, ...]) -> None:
+    """One experiment per seed, then the command that evaluates them as repetitions."""
+    import sys
+
+    from sier.errors import TrainingError
+    from sier.training.crossval import run_crossval
+
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise TrainingError(f"--seeds needs distinct seeds such as 0,1,2; got {seeds}")
+    flag = "--enhanced_model_path" if config.model == "enhanced" else "--original_model_path"
+    directories = []
+    for seed in seeds:
+        print(f"=== seed {seed} ({len(directories) + 1}/{len(seeds)})")
+        directories.append(run_crossval(config.override(seed=seed, name=f"{config.name}_s{seed}"), argv=sys.argv[1:]))
+    print(f"\n{len(seeds)} repetitions; evaluate them together (add the other model's the same way):\n"
+          f"  sier evaluate {flag} {' '.join(map(str, directories))}")
