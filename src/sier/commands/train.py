@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--corpus", choices=list(DEFAULT_LABEL_MAPS), default=S,
                    help="layout of --corpus_root (default: iemocap; emodb German, emovo Italian, shemo Persian, "
-                        "esd Mandarin and English, ravdess, cremad and msppodcast English)")
+                        "esd Mandarin and English, ravdess, cremad, mspimprov and msppodcast English)")
     g.add_argument("--corpus_root", default=S, help="corpus tree: IEMOCAP_full_release (or its parent), ...")
     g.add_argument("--manifest", nargs="+", default=S,
                    help="manifest CSV(s) from `sier prepare` (instead of --corpus_root); several are pooled, "

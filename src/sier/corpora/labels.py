@@ -74,12 +74,14 @@ LABEL_MAPS: dict[str, LabelMap] = {
     # and "no agreement" are dropped.
     "msppodcast-4": _named_codes("msppodcast-4", _FOUR, "msppodcast"),
     "msppodcast-8": _named_codes("msppodcast-8", _MSPPODCAST_8, "msppodcast"),
+    # MSP-IMPROV (English, 12 actors): its consensus labels are these four, "other" or none.
+    "mspimprov-4": _named_codes("mspimprov-4", _FOUR, "mspimprov"),
 }
 
 # The label map a corpus uses when none is named.
 DEFAULT_LABEL_MAPS = {"iemocap": "iemocap-4", "emodb": "emodb-4", "ravdess": "ravdess-4", "cremad": "cremad-4",
                       "emovo": "emovo-4", "shemo": "shemo-4", "esd": "esd-4",
-                      "msppodcast": "msppodcast-4"}
+                      "msppodcast": "msppodcast-4", "mspimprov": "mspimprov-4"}
 
 # Known counts of iemocap-4 on the full release, to check a user's copy against.
 IEMOCAP4_FULL_RELEASE = {

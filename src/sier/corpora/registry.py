@@ -12,6 +12,7 @@ from sier.corpora.esd import language as esd_language
 from sier.corpora.esd import read_esd
 from sier.corpora.iemocap import read_iemocap
 from sier.corpora.labels import DEFAULT_LABEL_MAPS, get_label_map
+from sier.corpora.mspimprov import read_mspimprov
 from sier.corpora.msppodcast import PARTITION_NAMES as MSPPODCAST_PARTITIONS
 from sier.corpora.msppodcast import read_msppodcast
 from sier.corpora.ravdess import read_ravdess
@@ -28,6 +29,7 @@ READERS: dict[str, Callable[..., PrepareResult]] = {
     "shemo": read_shemo,
     "esd": read_esd,
     "msppodcast": read_msppodcast,
+    "mspimprov": read_mspimprov,
 }
 CORPORA = tuple(DEFAULT_LABEL_MAPS)  # the keys of READERS
 ROOTS = {
@@ -39,6 +41,7 @@ ROOTS = {
     "shemo": "the ShEMO folder (holding female/ and male/)",
     "esd": "the unpacked ESD folder (holding 0001..0020)",
     "msppodcast": "the MSP-Podcast release (holding Audios/ and Labels/)",
+    "mspimprov": "the MSP-IMPROV folder (holding Evaluation.txt and session1..session6)",
 }
 # Corpora whose "sessions" are their own speaker-independent partitions (session -> name):
 # they are split by the `official` protocol, not by leaving one session out.
@@ -47,7 +50,7 @@ OFFICIAL_PARTITIONS: dict[str, dict[int, str]] = {"msppodcast": MSPPODCAST_PARTI
 
 # The language of each corpus's speech; ESD's depends on the speaker.
 LANGUAGES = {"iemocap": "English", "emodb": "German", "emovo": "Italian", "shemo": "Persian", "ravdess": "English",
-             "cremad": "English", "msppodcast": "English"}
+             "cremad": "English", "msppodcast": "English", "mspimprov": "English"}
 
 
 def language_of(corpus: str, speaker: str) -> str:

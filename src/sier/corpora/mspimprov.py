@@ -1,0 +1,91 @@
+"""MSP-IMPROV (English, acted dyadic improvisations) reader for its distributed layout.
+
+`Evaluation.txt` holds the perceptual labels: for every turn a consensus line
+`UTD-IMPROV-S01A-F01-P-FM01.avi; A; A:4.0; V:2.2; D:2.6 ; N:5.0;` (emotion letter A, H, S, N
+for anger, happiness, sadness, neutral; O other; X no agreement), followed by one line per
+rater, which sier does not need. The audio lies below `session1..session6/` as
+`session1/S01A/P/MSP-IMPROV-S01A-F01-P-FM01.wav`: sentence 01 with target emotion A, spoken by
+the woman (F) of session 01, recording type P (R read, S/I improvised, P natural
+interaction), take FM01.
+
+Six sessions, each of one actress and one actor, as in IEMOCAP: the speaker is the gender
+letter and session number of the name (`improvF01`), the session its number, so the
+`session` protocol gives six folds of one woman and one man and the `speaker` protocol twelve.
+The label is the perceived consensus, not the target emotion in the name (as for IEMOCAP).
+No release counts are checked (published counts differ in what they keep).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from sier.corpora.labels import LabelMap, get_label_map
+from sier.corpora.named_files import wav_files
+from sier.corpora.records import PrepareResult
+from sier.errors import CorpusError
+
+CORPUS = "mspimprov"
+
+LABEL_FILE = "Evaluation.txt"
+CONSENSUS = re.compile(r"^UTD-IMPROV-(?P<name>[A-Z0-9-]+)\.avi;\s*(?P<label>[A-Z]);")
+FILE_NAME = re.compile(r"^MSP-IMPROV-S\d{2}[A-Z]-(?P<gender>[FM])(?P<session>0[1-6])-[A-Z]-[A-Z0-9]+$")
+EMOTIONS = {"A": "ang", "H": "hap", "S": "sad", "N": "neu", "O": "oth", "X": "xxx"}
+LAYOUT = (f"{LABEL_FILE} beside the folders session1..session6, whose wavs are named like "
+          "MSP-IMPROV-S01A-F01-P-FM01.wav")
+
+
+def find_root(root: str | os.PathLike) -> Path:
+    """The folder holding Evaluation.txt: `root` or one of its children."""
+    root = Path(root)
+    if not root.is_dir():
+        raise CorpusError(f"{root}: not a directory; pass the MSP-IMPROV folder with --root ({LAYOUT}).")
+    for candidate in [root, *sorted(p for p in root.iterdir() if p.is_dir())]:
+        if (candidate / LABEL_FILE).is_file():
+            return candidate
+    raise CorpusError(f"{root}: not an MSP-IMPROV tree; expected {LAYOUT}.")
+
+
+def read_consensus(path: Path) -> dict[str, str]:
+    """Wav stem (MSP-IMPROV-S01A-F01-P-FM01) -> consensus letter, from Evaluation.txt."""
+    labels = {}
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        m = CONSENSUS.match(line.strip())
+        if m:
+            labels[f"MSP-IMPROV-{m['name']}"] = m["label"]
+    if not labels:
+        raise CorpusError(f"{path}: no consensus line such as 'UTD-IMPROV-S01A-F01-P-FM01.avi; A; A:4.0; ...'; "
+                          "is it MSP-IMPROV's Evaluation.txt?")
+    return labels
+
+
+def read_mspimprov(root: str | os.PathLike, label_map: str | LabelMap = "mspimprov-4") -> PrepareResult:
+    """Read an MSP-IMPROV tree into Utterances under `label_map`, sorted by id."""
+    lmap = get_label_map(label_map, CORPUS) if isinstance(label_map, str) else label_map
+    base = find_root(root)
+    consensus = read_consensus(base / LABEL_FILE)
+    wavs = {p.stem: p for p in wav_files(base, recursive=True) if FILE_NAME.match(p.stem)}
+    result = PrepareResult(utterances=[])
+    odd = []
+    for stem, letter in consensus.items():
+        m = FILE_NAME.match(stem)
+        label = lmap.map(EMOTIONS.get(letter, letter))
+        if m is None:
+            odd.append(stem)
+        elif label is None:
+            result.drop(letter)
+        elif stem not in wavs:
+            result.missing_wavs.append(stem)
+        else:
+            spk = f"{m['gender']}{m['session']}"
+            result.add(stem, wavs[stem], f"improv{spk}", int(m["session"]), m["gender"], label, CORPUS)
+    result.finish()
+    if odd:
+        result.warnings.append(f"{len(odd)} line(s) of {LABEL_FILE} name no MSP-IMPROV turn and were left out, "
+                               f"e.g. {odd[0]}")
+    unlabelled = sorted(set(wavs) - set(consensus))
+    if unlabelled:
+        result.warnings.append(f"{len(unlabelled)} wav(s) without a consensus line in {LABEL_FILE} left out, "
+                               f"e.g. {unlabelled[0]}")
+    return result
