@@ -17,7 +17,8 @@ from sier.errors import SierError
 
 # Order shown in `sier --help`.
 COMMANDS = (
-    "demo", "synth", "prepare", "split", "features", "train", "evaluate", "predict", "stream", "serve", "export",
+    "demo", "synth", "prepare", "split", "features", "train", "evaluate", "summarize", "predict", "stream", "serve",
+    "export",
 )
 
 

@@ -25,6 +25,8 @@ from sier.evaluation.speakers import group_table, spread
 # quantity -> which direction is better
 REPEAT_QUANTITIES = {"wa": "higher", "ua": "higher", "macro_f1": "higher", "speaker_ua_std": "lower",
                      "speaker_ua_min": "higher"}
+QUANTITY_LABELS = {"wa": "WA", "ua": "UA", "macro_f1": "macro-F1", "speaker_ua_std": "UA std over speakers",
+                   "speaker_ua_min": "worst speaker UA"}
 
 
 def repetition_row(table: Predictions) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from sier.evaluation.compare import DEFAULT_BOOTSTRAP, compare
 from sier.evaluation.metrics import HEADLINE, fold_metrics
 from sier.evaluation.predictions import Predictions, write_predictions_csv
 from sier.evaluation.probe import probe_by_fold
-from sier.evaluation.repetitions import compare_repetitions, summarize_repetitions
+from sier.evaluation.repetitions import QUANTITY_LABELS, compare_repetitions, summarize_repetitions
 from sier.evaluation.speakers import ALL_GROUP_KEYS, speaker_analysis
 from sier.evaluation.tables import write_tables
 from sier.fileio import write_json, write_text
@@ -362,7 +362,7 @@ def _collapse_warnings(models: dict[str, Any]) -> list[str]:
 
 def _repetitions_section(models: dict[str, Any], comparison: dict[str, Any] | None) -> str:
     names = [n for n, r in models.items() if "repetitions" in r]
-    quantities = ("wa", "ua", "macro_f1", "speaker_ua_std", "speaker_ua_min")
+    quantities = tuple(QUANTITY_LABELS)
     rows = []
     for n in names:
         reps = models[n]["repetitions"]
@@ -372,12 +372,9 @@ def _repetitions_section(models: dict[str, Any], comparison: dict[str, Any] | No
                      *(f"{_pct(reps['mean'][q])} ± {_pct(reps['std'][q])}" for q in quantities)])
     parts = ["Each repetition is a whole training run of the same model on the same folds with another seed; the "
              "other sections describe the first. Std here is the sample std (ddof=1) over repetitions.", "",
-             _md_table(["model", "repetition", "experiment", "n", "WA", "UA", "macro-F1", "UA std over speakers",
-                        "worst speaker UA"], rows)]
+             _md_table(["model", "repetition", "experiment", "n", *QUANTITY_LABELS.values()], rows)]
     if comparison and "repetitions" in comparison:
-        label = {"wa": "WA", "ua": "UA", "macro_f1": "macro-F1", "speaker_ua_std": "UA std over speakers",
-                 "speaker_ua_min": "worst speaker UA"}
-        c_rows = [[label[r["quantity"]], _pct(r["original_mean"]), _pct(r["enhanced_mean"]),
+        c_rows = [[QUANTITY_LABELS[r["quantity"]], _pct(r["original_mean"]), _pct(r["enhanced_mean"]),
                    f"{100 * r['delta']:+.2f}", "–" if r["p_welch"] is None or not np.isfinite(r["p_welch"])
                    else f"{r['p_welch']:.3g}", r["better"] or "–"] for r in comparison["repetitions"]]
         first = comparison["repetitions"][0]
