@@ -1,6 +1,6 @@
 import argparse
 
-HELP = "serve a model over HTTP: POST /predict, WebSocket /stream, GET /health, docs at /docs"
+HELP = "serve a model over HTTP: a live page at /, POST /predict, WebSocket /stream, GET /health, docs at /docs"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

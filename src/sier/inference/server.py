@@ -1,5 +1,7 @@
 """HTTP server: POST /predict (an audio upload), WebSocket /stream (PCM chunks in, a JSON result
-per step out), GET /health, and the OpenAPI docs at /docs and /openapi.json.
+per step out), GET /health, the OpenAPI docs at /docs and /openapi.json, and at / a page to try
+the model from a browser (live from the microphone over /stream, or a file over /predict;
+static/index.html and static/live.js).
 
     app = create_app(Recognizer.from_checkpoint(ckpt), ServerLimits(max_concurrency=2))
     uvicorn.run(app, host="127.0.0.1", port=8000)        # or: sier serve --model ckpt
@@ -29,12 +31,14 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, File, HTTPException, Query, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi.responses import HTMLResponse, Response
 
 from sier import __version__
 from sier.audio import to_mono_16k, validate
@@ -126,6 +130,18 @@ def create_app(recognizer: Recognizer, limits: ServerLimits = ServerLimits()):
                   description="Speech emotion recognition. Classes: " + ", ".join(recognizer.classes))
     app.add_middleware(_ContentLengthLimit, limit=limits.max_upload_bytes + MULTIPART_OVERHEAD)
     app.state.recognizer, app.state.limits = recognizer, limits
+
+    page = {name: resources.files("sier.inference").joinpath("static", name).read_text(encoding="utf-8")
+            for name in ("index.html", "live.js")}
+
+    @app.get("/", summary="a page to try the model: live from the microphone, or a file",
+             response_class=HTMLResponse)
+    def index() -> HTMLResponse:
+        return HTMLResponse(page["index.html"])
+
+    @app.get("/live.js", include_in_schema=False)
+    def live_js() -> Response:
+        return Response(page["live.js"], media_type="text/javascript")
 
     @app.get("/health", summary="liveness, model and limits")
     def health() -> dict[str, Any]:
@@ -258,4 +274,6 @@ def serve(recognizer: Recognizer, limits: ServerLimits = ServerLimits(), host: s
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("listening on %s: the server is reachable from other machines and has no authentication", host)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"open http://{shown}:{port}/ to try the model (microphone or a file); API docs at /docs", flush=True)
     uvicorn.run(create_app(recognizer, limits), host=host, port=port, log_level="info")
