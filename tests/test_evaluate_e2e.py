@@ -265,3 +265,36 @@ def test_repetitions_are_reported_with_their_spread_and_compared(synth_root, exp
     one_fold = str(again[1] / "models" / "best_model_fold_0.pth")
     err = _error(capsys, ["evaluate", "--enhanced_model_path", str(enhanced), one_fold, "--out", str(tmp_path / "y")])
     assert f"{one_fold}: tests other utterances, folds or classes than {enhanced}" in err
+
+
+# ------------------------------------------------------------------ robustness (altered test audio)
+
+
+def test_conditions_classify_the_test_sets_with_altered_audio(experiments, evaluation, tmp_path, capsys):
+    """gain:0 is the identity, so it must score exactly as the clean audio (its features come
+    from their own cache entries); white noise at 0 dB SNR changes the predictions."""
+    original, enhanced = experiments
+    out = tmp_path / "robust"
+    assert main(["evaluate", "--enhanced_model_path", str(enhanced), "--original_model_path", str(original),
+                 "--conditions", "gain:0,noise:0", "--out", str(out), "--n_boot", "20",
+                 "--max_attention_examples", "0", "--no_progress"]) == 0
+    assert "noise:0: UA" in capsys.readouterr().out
+    results = json.loads((out / "evaluation.json").read_text())
+    single = json.loads((evaluation / "evaluation.json").read_text())
+    for name in ("original", "enhanced"):
+        conditions = results["models"][name]["conditions"]
+        assert list(conditions) == ["clean", "gain:0", "noise:0"]
+        pooled = single["models"][name]["metrics"]["pooled"]
+        assert conditions["clean"]["ua"] == pytest.approx(pooled["ua"]) and conditions["clean"]["n"] == pooled["n"]
+        assert conditions["gain:0"] == conditions["clean"]
+        assert conditions["noise:0"]["n"] == pooled["n"]
+        if results["models"][name]["dominant_prediction"]["share"] < 0.7:  # a collapsed model (one class) cannot move
+            assert (conditions["noise:0"]["ua"], conditions["noise:0"]["wa"]) != (pooled["ua"], pooled["wa"])
+        assert results["models"][name]["metrics"] == single["models"][name]["metrics"]  # the rest: unchanged
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert results["models"]["original"]["dominant_prediction"]["share"] < 0.7  # so the check above ran once
+    assert "## Robustness: the test audio altered" in report and "| noise:0 |" in report
+    assert (out / "conditions.csv").read_text().count("\n") == 1 + 2 * 3
+    assert main(["evaluate", "--enhanced_model_path", str(enhanced), "--conditions", "echo:3",
+                 "--out", str(tmp_path / "bad")]) == 1
+    assert "echo" in capsys.readouterr().err

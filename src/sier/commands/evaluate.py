@@ -16,6 +16,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test_manifest", default=None,
                    help="cross-corpus: evaluate every checkpoint on all utterances of this manifest instead "
                         "(another corpus from `sier prepare`, e.g. --corpus emodb; same classes, unseen speakers)")
+    p.add_argument("--conditions", default="",
+                   help="robustness: also classify each test set with its audio altered, e.g. noise:20,noise:5,speed:1.1 "
+                        "(white noise at an SNR in dB, speed factor, gain in dB)")
     p.add_argument("--cache_dir", default=None, help="feature cache (default: the one each checkpoint was trained with)")
     p.add_argument("--max_attention_examples", type=int, default=3, help="attention heat maps to draw (default: 3)")
     p.add_argument("--batch_size", type=int, default=16, help="utterances per forward pass (default: 16)")
@@ -32,12 +35,16 @@ def run(args: argparse.Namespace) -> int:
         args.enhanced_model_path, args.original_model_path, out=args.out, cache_dir=args.cache_dir,
         max_attention_examples=args.max_attention_examples, batch_size=args.batch_size, device=args.device,
         n_boot=args.n_boot, seed=args.seed, progress=args.progress, test_manifest=args.test_manifest,
+        conditions=args.conditions,
     )
     models = report.results["models"]
     for name, r in models.items():
         p, f = r["metrics"]["pooled"], r["metrics"]["over_folds"]
         print(f"{name:>9}: pooled WA {100 * p['wa']:.2f}  UA {100 * p['ua']:.2f}  macro-F1 {100 * p['macro_f1']:.2f}"
               f"  | UA over folds {100 * f['ua']['mean']:.2f} +- {100 * f['ua']['std']:.2f}")
+        for condition, c in r.get("conditions", {}).items():
+            if condition != "clean":
+                print(f"{'':>9}  {condition}: UA {100 * c['ua']:.2f} ({100 * (c['ua'] - p['ua']):+.2f})")
         if "repetitions" in r:
             reps = r["repetitions"]
             print(f"{'':>9}  over {reps['n']} repetitions: UA {100 * reps['mean']['ua']:.2f} +- "

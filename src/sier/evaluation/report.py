@@ -23,7 +23,7 @@ from sier.evaluation.compare import DEFAULT_BOOTSTRAP, compare
 from sier.evaluation.metrics import HEADLINE, fold_metrics
 from sier.evaluation.predictions import Predictions, write_predictions_csv
 from sier.evaluation.probe import probe_by_fold
-from sier.evaluation.repetitions import QUANTITY_LABELS, compare_repetitions, summarize_repetitions
+from sier.evaluation.repetitions import QUANTITY_LABELS, compare_repetitions, repetition_row, summarize_repetitions
 from sier.evaluation.speakers import ALL_GROUP_KEYS, speaker_analysis
 from sier.evaluation.tables import write_tables
 from sier.fileio import write_json, write_text
@@ -64,6 +64,8 @@ class ModelRun:
     # (source, test predictions) of every repetition (seed) of the model, this one first; the
     # fields above describe the first. Empty for a single run.
     repeats: list[tuple[str, Predictions]] = field(default_factory=list)
+    # condition name ("noise:10") -> predictions of the same test utterances with their audio altered
+    conditions: dict[str, Predictions] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,9 @@ def analyse(run: ModelRun, probe_splits: int = 5, seed: int = 0) -> dict[str, An
     if len(table):
         top = int(counts.argmax())
         result["dominant_prediction"] = {"class": str(classes[top]), "share": float(counts[top] / len(table))}
+    if run.conditions:
+        result["conditions"] = {"clean": repetition_row(table),
+                                **{c: repetition_row(t) for c, t in run.conditions.items()}}
     if len(run.repeats) > 1:
         result["repetitions"] = summarize_repetitions([t for _, t in run.repeats], [s for s, _ in run.repeats])
     return result
@@ -327,6 +332,8 @@ def _markdown(results: dict[str, Any], figs: dict[str, list[Path]], out: Path) -
     lines += ["**Per fold**:", "", _md_table(["model", "fold", "n", "WA", "UA", "macro-F1", "weighted-F1"], fold_rows), ""]
     if any("repetitions" in r for r in models.values()):
         lines += ["## Repetitions (other seeds)", "", _repetitions_section(models, comparison), ""]
+    if any("conditions" in r for r in models.values()):
+        lines += ["## Robustness: the test audio altered", "", _conditions_section(models), ""]
     if comparison:
         lines += ["## Original vs enhanced: deltas and paired tests", "", _tests_section(comparison), ""]
     lines += ["## Across speakers", "", _speaker_section(models), ""]
@@ -358,6 +365,24 @@ def _collapse_warnings(models: dict[str, Any]) -> list[str]:
                       "small spread over speakers is no sign of speaker independence; train it longer or check "
                       "the class balance.", ""]
     return lines
+
+
+def _conditions_section(models: dict[str, Any]) -> str:
+    names = [n for n, r in models.items() if "conditions" in r]
+    conditions = list(models[names[0]]["conditions"])
+    rows = []
+    for c in conditions:
+        row: list[Any] = [c, models[names[0]]["conditions"][c]["n"]]
+        for n in names:
+            got, clean = models[n]["conditions"][c], models[n]["conditions"]["clean"]
+            delta = "" if c == "clean" else f" ({100 * (got['ua'] - clean['ua']):+.2f})"
+            row += [_pct(got["ua"]) + delta, _pct(got["speaker_ua_std"]), _pct(got["speaker_ua_min"])]
+        rows.append(row)
+    header = ["condition", "n", *(f"{q} {n}" for n in names for q in ("UA (Δ clean)", "UA std over speakers",
+                                                                          "worst speaker UA"))]
+    return ("The same test utterances and checkpoints, with the audio altered before feature extraction "
+            "(noise:SNR dB of white noise, speed:factor, gain:dB; the features of each condition are cached). "
+            "Of the first repetition where there are several.\n\n" + _md_table(header, rows))
 
 
 def _repetitions_section(models: dict[str, Any], comparison: dict[str, Any] | None) -> str:

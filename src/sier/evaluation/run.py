@@ -190,12 +190,15 @@ def _experiment_of(path: Path, experiments: dict[Path, Experiment]) -> Experimen
 
 def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | None, batch_size: int, device: Any,
               attention_limit: int, progress: bool, target: Sequence[Utterance] | None = None,
-              target_source: str = ""
-              ) -> tuple[Predictions, np.ndarray, list[AttentionExample], Any, Experiment, tuple[np.ndarray, np.ndarray]]:
+              target_source: str = "", conditions: Sequence[Any] = ()
+              ) -> tuple[Predictions, np.ndarray, list[AttentionExample], Any, Experiment, tuple[np.ndarray, np.ndarray],
+                         dict[str, Predictions]]:
     """Predictions, embeddings [N, E], attention examples, checkpoint and experiment of one checkpoint,
-    run on its fold's test set (or on `target`, another corpus's utterances); and the probe set:
+    run on its fold's test set (or on `target`, another corpus's utterances); the probe set:
     embeddings and speakers of the fold's test and validation utterances (or of `target`),
-    speakers the model never trained on. `target_source` names `target` in errors."""
+    speakers the model never trained on; and the predictions of the same test utterances with
+    their audio altered by each of `conditions` (WaveAugments), by name. `target_source` names
+    `target` in errors."""
     import torch
 
     from sier.features import FeatureConfig, extract_features
@@ -232,19 +235,30 @@ def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | 
                 n = int(batch["lengths"][b])
                 examples.append(AttentionExample(utt.id, fold.index, utt.label, classes[int(p[b].argmax())],
                                                  utt.path, out["attention"][b, :, :n, :n].float().cpu().numpy()))
-    probs_np = torch.cat(probs).numpy()
-    table = make_predictions(classes, [u.id for u in kept], [u.speaker for u in kept], [u.session for u in kept],
-                             [u.gender for u in kept], [u.label for u in kept], probs_np, fold=fold.index,
-                             corpus=[u.corpus for u in kept])
+    def table_of(rows: Sequence[Utterance], probs_np: np.ndarray) -> Predictions:
+        return make_predictions(classes, [u.id for u in rows], [u.speaker for u in rows], [u.session for u in rows],
+                                [u.gender for u in rows], [u.label for u in rows], probs_np, fold=fold.index,
+                                corpus=[u.corpus for u in rows])
+
+    table = table_of(kept, torch.cat(probs).numpy())
+    altered = {}
+    for condition in conditions:  # the clean test set's utterances, their audio altered
+        store_c = extract_features(kept, FeatureConfig.from_dict(ckpt.meta["feature_config"]), cache, progress,
+                                   augment=condition)
+        rows = [u for u in kept if store_c.has(u.id)]
+        out = [o["emotion_logits"].float().softmax(-1).cpu()
+               for _, o in run_model(model, UtteranceDataset(rows, store_c, classes), batch_size, device)]
+        altered[condition.name] = table_of(rows, torch.cat(out).numpy())
     test_emb = torch.cat(embeddings).numpy()
     if target is not None:  # every speaker of the other corpus is unseen: probe on them all
-        return table, test_emb, examples, ckpt, exp, (test_emb, np.array([u.speaker for u in kept], dtype=object))
+        return (table, test_emb, examples, ckpt, exp, (test_emb, np.array([u.speaker for u in kept], dtype=object)),
+                altered)
     val = [exp.utterances[i] for i in fold.val]
     val_store = extract_features(val, FeatureConfig.from_dict(ckpt.meta["feature_config"]), cache, progress)
     val_kept = [u for u in val if val_store.has(u.id)]
     val_emb = _embed(model, UtteranceDataset(val_kept, val_store, classes), device, batch_size)
     probe_set = (np.concatenate([test_emb, val_emb]), np.array([u.speaker for u in kept + val_kept], dtype=object))
-    return table, test_emb, examples, ckpt, exp, probe_set
+    return table, test_emb, examples, ckpt, exp, probe_set, altered
 
 
 def _embed(model: Any, dataset: Any, device: Any, batch_size: int) -> np.ndarray:
@@ -265,9 +279,13 @@ def _curves(exp: Experiment, fold: int) -> list[dict[str, float]] | None:
 
 def evaluate_model(name: str, spec: str | os.PathLike | Sequence[str | os.PathLike], cache_dir: str | None = None,
                    batch_size: int = 16, device: str | None = None, max_attention_examples: int = 3,
-                   progress: bool = True, test_manifest: str | os.PathLike | None = None) -> ModelRun:
+                   progress: bool = True, test_manifest: str | os.PathLike | None = None,
+                   conditions: str = "") -> ModelRun:
     """Evaluate every checkpoint of `spec` on its own fold's test speakers (or, with
     `test_manifest`, on every utterance of that manifest); one ModelRun.
+
+    `conditions` ("noise:20,noise:5,speed:1.1", the syntax of sier.features.augment): each
+    test set is also classified with its audio so altered (robustness; `ModelRun.conditions`).
 
     Several specs are repetitions of the model (runs with other seeds): each is evaluated the
     same way; the ModelRun is the first one's, with every repetition's predictions in `repeats`.
@@ -275,8 +293,12 @@ def evaluate_model(name: str, spec: str | os.PathLike | Sequence[str | os.PathLi
     specs = [spec] if isinstance(spec, (str, os.PathLike)) else list(spec)
     if not specs:
         raise EvaluationError(f"no checkpoint or experiment given for the {name} model.")
+    from sier.features.augment import parse_augments
+
+    altered = parse_augments(conditions)  # FeatureError on bad text, before any work
     runs = [_evaluate_spec(name if len(specs) == 1 else f"{name} (repetition {i + 1}/{len(specs)})", one, cache_dir,
-                           batch_size, device, max_attention_examples, progress, test_manifest)
+                           batch_size, device, max_attention_examples, progress, test_manifest,
+                           altered if i == 0 else ())  # the other repetitions: headline scores only
             for i, one in enumerate(specs)]
     for run in runs:
         run.name = name
@@ -307,7 +329,8 @@ def _check_repetitions(runs: Sequence[ModelRun], specs: Sequence[str | os.PathLi
 
 
 def _evaluate_spec(name: str, spec: str | os.PathLike, cache_dir: str | None, batch_size: int, device: str | None,
-                   max_attention_examples: int, progress: bool, test_manifest: str | os.PathLike | None) -> ModelRun:
+                   max_attention_examples: int, progress: bool, test_manifest: str | os.PathLike | None,
+                   conditions: Sequence[Any] = ()) -> ModelRun:
     """One ModelRun of every checkpoint of `spec` (see `evaluate_model`)."""
     import torch
 
@@ -318,12 +341,15 @@ def _evaluate_spec(name: str, spec: str | os.PathLike, cache_dir: str | None, ba
         raise EvaluationError(f"{test_manifest}: the manifest holds no utterance.")
     experiments: dict[Path, Experiment] = {}
     tables, embeddings, attention, checkpoints, curves, probe_sets = [], [], [], {}, {}, {}
+    condition_tables: dict[str, list[Predictions]] = {}
     info: dict[str, Any] = {}
     for n, path in enumerate(paths):
         print(f"[{name} {n + 1}/{len(paths)}] {path}")
-        table, emb, examples, ckpt, exp, probe_set = _run_fold(path, experiments, cache_dir, batch_size, device,
-                                                               max_attention_examples, progress, target,
-                                                               str(test_manifest))
+        table, emb, examples, ckpt, exp, probe_set, altered = _run_fold(
+            path, experiments, cache_dir, batch_size, device, max_attention_examples, progress, target,
+            str(test_manifest), conditions)
+        for condition, t in altered.items():
+            condition_tables.setdefault(condition, []).append(t)
         fold = table.folds()[0]
         if fold in checkpoints:
             raise EvaluationError(f"{path}: fold {fold} is given twice ({checkpoints[fold]}); pass one checkpoint per fold.")
@@ -346,7 +372,7 @@ def _evaluate_spec(name: str, spec: str | os.PathLike, cache_dir: str | None, ba
     attention = [ex for ex in attention if ex.fold == min(checkpoints)]  # heat maps of one fold
     return ModelRun(name, concat(tables), np.concatenate(embeddings), attention, curves, checkpoints,
                     str(next(iter(experiments))) if len(experiments) == 1 else ", ".join(map(str, experiments)),
-                    info, probe_sets)
+                    info, probe_sets, conditions={c: concat(ts) for c, ts in condition_tables.items()})
 
 
 def evaluate(
@@ -361,6 +387,7 @@ def evaluate(
     seed: int = 0,
     progress: bool = True,
     test_manifest: str | os.PathLike | None = None,
+    conditions: str = "",
 ) -> Report:
     """Evaluate the enhanced model (and the original, if given) and write the report.
 
@@ -371,14 +398,16 @@ def evaluate(
     Report (paths of report.md, evaluation.json and figures, and the results dict).
     test_manifest: evaluate every checkpoint on all utterances of this manifest instead
     (cross-corpus; see the module docstring).
+    conditions: also classify every test set with its audio altered ("noise:20,noise:5", see
+    `evaluate_model`); the report adds a robustness section.
     Raises EvaluationError / CheckpointError on bad input, naming the file.
     """
     cache = str(cache_dir) if cache_dir else None
     runs = [evaluate_model("enhanced", enhanced_model_path, cache, batch_size, device, max_attention_examples, progress,
-                           test_manifest)]
+                           test_manifest, conditions)]
     if original_model_path:
         runs.append(evaluate_model("original", original_model_path, cache, batch_size, device,
-                                   max_attention_examples, progress, test_manifest))
+                                   max_attention_examples, progress, test_manifest, conditions))
     if out is None:
         first = Path(next(iter(runs[0].checkpoints.values()))).resolve().parent.parent
         out = first / f"evaluation_{datetime.now().strftime('%Y%m%d-%H%M%S')}"

@@ -70,6 +70,10 @@ def write_tables(out: Path, results: dict[str, Any]) -> list[Path]:
             for name, m in models.items() for i, r in enumerate(m.get("repetitions", {}).get("per_repetition", []))]
     if reps:
         paths.append(_csv(out / "repetitions.csv", ["model", "repetition", *REPETITION_COLUMNS], reps))
+    altered = [[name, c, *(r[k] for k in REPETITION_COLUMNS[1:])]
+               for name, m in models.items() for c, r in m.get("conditions", {}).items()]
+    if altered:
+        paths.append(_csv(out / "conditions.csv", ["model", "condition", *REPETITION_COLUMNS[1:]], altered))
     if "repetitions" in results.get("comparison", {}):
         rows = results["comparison"]["repetitions"]
         paths.append(_csv(out / "repetitions_comparison.csv", list(rows[0]), [list(r.values()) for r in rows]))
