@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score, recall_score
 
 from sier.errors import EvaluationError
-from sier.evaluation.compare import align, bootstrap_ua_difference, mcnemar
+from sier.evaluation.compare import align, bootstrap_ua, bootstrap_ua_difference, mcnemar
 from sier.evaluation.metrics import classification_metrics, fold_metrics, unweighted_accuracy
 from sier.evaluation.predictions import (
     concat, make_predictions, read_predictions_csv, write_predictions_csv,
@@ -140,6 +140,31 @@ def test_repetitions_by_hand():
     assert all(r["delta"] == 0 and r["better"] is None and r["p_welch"] == pytest.approx(1.0) for r in same)
     with pytest.raises(ValueError, match="two or more of each model"):
         compare_repetitions(reps, summarize_repetitions(runs[:1], ["a"]))
+
+
+def test_bootstrap_interval_of_ua_is_wider_when_speakers_differ():
+    """Same pooled skill, once alike for every speaker and once spread from weak to strong:
+    the interval over speakers holds the observed UA and is wider for the unequal speakers."""
+    rng = np.random.default_rng(0)
+    speakers = [f"s{i}" for i in range(10)]
+
+    def table(skills):
+        labels = rng.choice(CLASSES, 100 * len(speakers))
+        spk = np.repeat(speakers, 100)
+        right = rng.random(len(labels)) < np.repeat(skills, 100)
+        wrong = np.array([CLASSES[(CLASSES.index(c) + 1) % 4] for c in labels])
+        pred = np.where(right, labels, wrong)
+        probs = np.eye(4)[[CLASSES.index(c) for c in pred]]
+        return make_predictions(CLASSES, [f"u{i}" for i in range(len(labels))], spk, [1] * len(labels),
+                                ["F"] * len(labels), labels, probs)
+
+    alike = bootstrap_ua(table(np.full(10, 0.6)), n_boot=500)
+    unequal = bootstrap_ua(table(np.linspace(0.2, 1.0, 10)), n_boot=500)
+    for ci in (alike, unequal):
+        assert ci["ci_low"] <= ci["ua"] <= ci["ci_high"] and ci["n_speakers"] == 10
+    assert unequal["ci_high"] - unequal["ci_low"] > 2 * (alike["ci_high"] - alike["ci_low"])
+    same = table(np.full(10, 0.6))
+    assert bootstrap_ua(same, n_boot=200, seed=3) == bootstrap_ua(same, n_boot=200, seed=3)  # seeded
 
 
 def test_spread_and_balance_by_hand():

@@ -72,6 +72,9 @@ def test_report_writes_everything_and_numbers_recompute(tmp_path):
         assert pooled["wa"] == pytest.approx(accuracy_score(table.label, table.pred))
         assert pooled["ua"] == pytest.approx(recall_score(table.label, table.pred, average="macro"))
         assert pooled["macro_f1"] == pytest.approx(f1_score(table.label, table.pred, average="macro"))
+        ci = pooled["ua_interval"]
+        assert ci["ua"] == pytest.approx(pooled["ua"]) and ci["ci_low"] < pooled["ua"] < ci["ci_high"]
+        assert f"[{100 * ci['ci_low']:.2f}, {100 * ci['ci_high']:.2f}] |" in md
         for k in table.folds():
             sub = table.subset(table.fold == k)
             assert data["models"][name]["metrics"]["folds"][str(k)]["ua"] == pytest.approx(

@@ -123,6 +123,23 @@ def bootstrap_ua_difference(
     }
 
 
+def bootstrap_ua(table: Predictions, n_boot: int = DEFAULT_BOOTSTRAP, confidence: float = 0.95,
+                 seed: int = 0) -> dict[str, Any]:
+    """A percentile interval of one model's pooled UA from a bootstrap over its test speakers
+    (all of a drawn speaker's utterances come along): how much the score depends on who speaks.
+    Returns ua (on all speakers), ci_low, ci_high, n_speakers, n_boot, confidence."""
+    speakers = sorted(set(table.speaker.tolist()))
+    classes = sorted(set(table.label.tolist()))
+    total, right = _speaker_counts(table, speakers, classes)
+    ua = float(_ua_from_counts(total.sum(0), right.sum(0)))
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(len(speakers), np.full(len(speakers), 1 / len(speakers)), size=n_boot).astype(float)
+    alpha = (1 - confidence) / 2
+    low, high = np.nanquantile(_ua_from_counts(weights @ total, weights @ right), [alpha, 1 - alpha])
+    return {"ua": ua, "ci_low": float(low), "ci_high": float(high), "n_speakers": len(speakers),
+            "n_boot": int(n_boot), "confidence": confidence}
+
+
 def _paired_mcnemar(a: Predictions, b: Predictions) -> dict[str, Any]:
     """McNemar on aligned tables. Where the same utterance comes once per fold model
     (cross-corpus), its pairs are not independent: the test then runs once per utterance,

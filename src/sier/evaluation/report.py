@@ -19,7 +19,7 @@ import numpy as np
 from sier import __version__
 from sier.errors import EvaluationError
 from sier.evaluation import plots
-from sier.evaluation.compare import DEFAULT_BOOTSTRAP, compare
+from sier.evaluation.compare import DEFAULT_BOOTSTRAP, bootstrap_ua, compare
 from sier.evaluation.metrics import HEADLINE, fold_metrics
 from sier.evaluation.predictions import Predictions, write_predictions_csv
 from sier.evaluation.probe import probe_by_fold
@@ -77,8 +77,9 @@ class Report:
     results: dict[str, Any]  # the content of evaluation.json
 
 
-def analyse(run: ModelRun, probe_splits: int = 5, seed: int = 0) -> dict[str, Any]:
-    """Metrics (per fold, pooled), speaker analysis and speaker probe of one model."""
+def analyse(run: ModelRun, probe_splits: int = 5, seed: int = 0, n_boot: int = DEFAULT_BOOTSTRAP) -> dict[str, Any]:
+    """Metrics (per fold, pooled, with a bootstrap interval of UA over speakers), speaker analysis
+    and speaker probe of one model."""
     table = run.predictions
     result: dict[str, Any] = {
         "checkpoints": {str(k): v for k, v in sorted(run.checkpoints.items())},
@@ -88,6 +89,8 @@ def analyse(run: ModelRun, probe_splits: int = 5, seed: int = 0) -> dict[str, An
         "metrics": fold_metrics(table),
         "speakers": speaker_analysis(table),
     }
+    if len(table):
+        result["metrics"]["pooled"]["ua_interval"] = bootstrap_ua(table, n_boot=n_boot, seed=seed)
     if run.probe_sets:
         emb = {k: e for k, (e, _) in run.probe_sets.items()}
         spk = {k: s for k, (_, s) in run.probe_sets.items()}
@@ -194,20 +197,26 @@ def _attention_figures(fig_dir: Path, runs: Sequence[ModelRun], limit: int) -> l
 
 # ---------------------------------------------------------------- Markdown
 
+def _interval(ci: dict[str, Any] | None) -> str:
+    return "–" if not ci else f"[{_pct(ci['ci_low'])}, {_pct(ci['ci_high'])}]"
+
+
 def _headline(models: dict[str, Any], comparison: dict[str, Any] | None) -> str:
     header = ["model", "n", "WA pooled", "UA pooled", "macro-F1 pooled", "weighted-F1 pooled",
-              "WA folds", "UA folds", "macro-F1 folds"]
+              "WA folds", "UA folds", "macro-F1 folds", "UA 95 % CI (speakers)"]
     rows = []
     for name, r in models.items():
         p, f = r["metrics"]["pooled"], r["metrics"]["over_folds"]
         one = len(r["metrics"]["folds"]) == 1  # a std over one fold (0) would read as agreement
         rows.append([f"**{name}**", p["n"], *(_pct(p[k]) for k in HEADLINE),
                      *(f"{_pct(f[k]['mean'])} (1 fold)" if one else f"{_pct(f[k]['mean'])} ± {_pct(f[k]['std'])}"
-                       for k in ("wa", "ua", "macro_f1"))])
+                       for k in ("wa", "ua", "macro_f1")), _interval(p.get("ua_interval"))])
     if comparison:
         d = {r["quantity"]: r["delta"] for r in comparison["rows"]}
+        b = comparison["bootstrap_ua"]
         rows.append(["Δ (enh − orig)", "", *(f"{100 * d[f'{k} (pooled)']:+.2f}" for k in HEADLINE),
-                     *(f"{100 * d[f'{k} (mean over folds)']:+.2f}" for k in ("wa", "ua", "macro_f1"))])
+                     *(f"{100 * d[f'{k} (mean over folds)']:+.2f}" for k in ("wa", "ua", "macro_f1")),
+                     f"[{100 * b['ci_low']:+.2f}, {100 * b['ci_high']:+.2f}]"])
     return _md_table(header, rows)
 
 
@@ -325,6 +334,8 @@ def _markdown(results: dict[str, Any], figs: dict[str, list[Path]], out: Path) -
                      + (f" ({info})" if info else "") + reps)
     pooled = ("Pooled: every fold model's predictions of every utterance together; folds: mean ± std over the "
               "fold models." if cross else "Pooled: all test utterances of all folds together; folds: mean ± std over folds.")
+    pooled += (" UA 95 % CI: percentile interval of the pooled UA when the test speakers are drawn with "
+               "replacement (bootstrap; for Δ, of the difference), i.e. how much the score depends on who speaks.")
     lines += ["", "## Headline", "", pooled,
               "", _headline(models, comparison), "", *_collapse_warnings(models)]
     fold_rows = [[n, k, m["n"], *(_pct(m[x]) for x in HEADLINE)]
@@ -422,7 +433,7 @@ def write_report(runs: Sequence[ModelRun], out_dir: str | os.PathLike, max_atten
     results: dict[str, Any] = {
         "created": datetime.now().isoformat(timespec="seconds"),
         "sier_version": __version__,
-        "models": {run.name: analyse(run, probe_splits, seed) for run in runs},
+        "models": {run.name: analyse(run, probe_splits, seed, n_boot) for run in runs},
     }
     by_name = {run.name: run for run in runs}
     if {"original", "enhanced"} <= set(by_name):
