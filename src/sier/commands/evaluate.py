@@ -40,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
     models = report.results["models"]
     for name, r in models.items():
         p, f = r["metrics"]["pooled"], r["metrics"]["over_folds"]
-        print(f"{name:>9}: pooled WA {100 * p['wa']:.2f}  UA {100 * p['ua']:.2f}  macro-F1 {100 * p['macro_f1']:.2f}"
+        ci = p.get("ua_interval") or {"ci_low": float("nan"), "ci_high": float("nan")}
+        print(f"{name:>9}: pooled WA {100 * p['wa']:.2f}  UA {100 * p['ua']:.2f} "
+              f"[{100 * ci['ci_low']:.2f}, {100 * ci['ci_high']:.2f}]  macro-F1 {100 * p['macro_f1']:.2f}"
               f"  | UA over folds {100 * f['ua']['mean']:.2f} +- {100 * f['ua']['std']:.2f}")
         for condition, c in r.get("conditions", {}).items():
             if condition != "clean":
