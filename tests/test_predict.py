@@ -124,3 +124,31 @@ def test_predict_onnx_runtime_matches_torch(ckpt, audio_dir, tmp_path):
                  str(audio_dir / "a.wav"), "--format", "csv", "--out", str(out)]) == 0
     assert out.read_text().count("\n") == 2
     assert main(["predict", "--model", str(ckpt), "--runtime", "onnx", str(audio_dir / "a.wav")]) == 1
+
+
+def test_an_experiment_directory_predicts_with_the_mean_of_its_fold_models(tmp_path, audio_dir, capsys):
+    """Three fold checkpoints of different weights: the ensemble's probabilities are the mean of
+    theirs, the front-end runs once, and what cannot be averaged is refused by name."""
+    from sier.cli import main
+    from sier.inference.recognizer import Recognizer, load_recognizer
+
+    exp = tmp_path / "exp"
+    paths = [make_checkpoint(exp / "models" / f"best_model_fold_{k}.pth", seed=k) for k in (0, 2, 10)]
+    audio = speechlike(1.5, seed=4)
+    single = [Recognizer.from_checkpoint(p).predict(audio).probs for p in paths]
+    assert single[0] != single[1]  # different weights, different answers
+    ensemble = load_recognizer(exp)
+    got = ensemble.predict(audio).probs
+    for c in CLASSES:
+        assert got[c] == pytest.approx(np.mean([s[c] for s in single]), abs=1e-5)
+    assert ensemble.describe()["ensemble"] == 3 and ensemble.describe()["checkpoint"] == [str(p) for p in paths]
+
+    assert main(["predict", "--model", str(exp), str(audio_dir / "a.wav"), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["predictions"][0]["label"] in CLASSES
+    assert main(["predict", "--model", str(exp), "--runtime", "onnx", str(audio_dir / "a.wav")]) == 1
+    assert "runs on PyTorch only" in capsys.readouterr().err
+    assert main(["predict", "--model", str(tmp_path), str(audio_dir / "a.wav")]) == 1
+    assert "no models/best_model_fold_<k>.pth" in capsys.readouterr().err
+    make_checkpoint(exp / "models" / "best_model_fold_11.pth", seed=5, dtype="bfloat16")
+    assert main(["predict", "--model", str(exp), str(audio_dir / "a.wav")]) == 1
+    assert "best_model_fold_11.pth: its features (upstream, layers) differ" in capsys.readouterr().err

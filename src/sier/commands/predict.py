@@ -5,7 +5,8 @@ HELP = "predict the emotion of audio files or folders (long recordings are cut i
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("audio", nargs="+", help="audio files and/or folders (searched recursively)")
-    p.add_argument("--model", required=True, help="sier checkpoint (.pth)")
+    p.add_argument("--model", required=True,
+                   help="sier checkpoint (.pth), or an experiment directory: the mean of its fold models")
     p.add_argument("--format", default="table", choices=["table", "json", "csv"], help="output format")
     p.add_argument("--out", default=None, help="write the output here instead of stdout")
     p.add_argument("--runtime", default="torch", choices=["torch", "onnx"], help="run the network with torch or onnxruntime")

@@ -4,7 +4,8 @@ HELP = "serve a model over HTTP: a live page at /, POST /predict, WebSocket /str
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="sier checkpoint (.pth)")
+    p.add_argument("--model", required=True,
+                   help="sier checkpoint (.pth), or an experiment directory: the mean of its fold models")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default local only)")
     p.add_argument("--port", type=int, default=8000, help="TCP port")
     p.add_argument("--max_upload_mb", type=float, default=20.0, help="largest /predict upload (413 above)")

@@ -5,7 +5,8 @@ HELP = "stream a file (or the microphone) through a model: one line per hop over
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("audio", nargs="?", default=None, help="audio file to stream; omit with --microphone")
-    p.add_argument("--model", required=True, help="sier checkpoint (.pth)")
+    p.add_argument("--model", required=True,
+                   help="sier checkpoint (.pth), or an experiment directory: the mean of its fold models")
     p.add_argument("--window_s", type=float, default=3.0, help="seconds classified at each step")
     p.add_argument("--hop_s", type=float, default=1.0, help="seconds between steps")
     p.add_argument("--smoothing", default="ema", choices=["ema", "majority", "none"], help="smoothing over steps")

@@ -154,10 +154,64 @@ class Recognizer:
         return {**self.info, "classes": list(self.classes), "sample_rate": SAMPLE_RATE}
 
 
+class ProbabilityMean(nn.Module):
+    """Several SER models as one: `emotion_logits` are the log of their mean class
+    probabilities, so a softmax of them gives that mean (an ensemble of fold models)."""
+
+    def __init__(self, models: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(models)
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        probs = torch.stack([m(features, lengths)["emotion_logits"].float().softmax(-1) for m in self.members])
+        return {"emotion_logits": probs.mean(0).clamp_min(1e-12).log()}
+
+
+def ensemble_recognizer(paths: Sequence[str | os.PathLike]) -> Recognizer:
+    """One Recognizer over several checkpoints of the same features and classes (e.g. the fold
+    models of an experiment): the front-end runs once, the class probabilities are averaged."""
+    from sier.models.pipeline import load_ser_model
+
+    if not paths:
+        raise InferenceError("an ensemble needs at least one checkpoint.")
+    first = Recognizer.from_checkpoint(paths[0])
+    features = load_ser_model(paths[0])[1].meta.get("feature_config")
+    models = [first.model]
+    for path in paths[1:]:
+        model, ckpt = load_ser_model(path)
+        if list(ckpt.meta.get("classes") or []) != first.classes:
+            raise InferenceError(f"{path}: classes {ckpt.meta.get('classes')} differ from {paths[0]}'s {first.classes}; "
+                                 "an ensemble needs models of one label map.")
+        if ckpt.meta.get("feature_config") != features:
+            raise InferenceError(f"{path}: its features (upstream, layers) differ from {paths[0]}'s; an ensemble "
+                                 "shares one front-end.")
+        models.append(model.eval())
+    first.model = ProbabilityMean(models).eval()
+    first.info.update(checkpoint=[str(p) for p in paths], ensemble=len(paths))
+    return first
+
+
+def experiment_checkpoints(directory: str | os.PathLike) -> list[Path]:
+    """The fold models of an experiment directory (models/best_model_fold_<k>.pth), by fold."""
+    found = sorted(Path(directory).glob("models/best_model_fold_*.pth"),
+                   key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+    if not found:
+        raise InferenceError(f"{directory}: no models/best_model_fold_<k>.pth; pass a checkpoint, or an experiment "
+                             "directory written by `sier train`.")
+    return found
+
+
 def load_recognizer(model: str | os.PathLike, runtime: str = "torch", onnx: str | os.PathLike | None = None) -> Recognizer:
-    """`Recognizer.from_checkpoint` with a check that the files exist (for the CLI)."""
+    """`Recognizer.from_checkpoint` with a check that the files exist (for the CLI). An experiment
+    directory gives the ensemble of its fold models (PyTorch runtime only)."""
+    if Path(model).is_dir():
+        if runtime != "torch":
+            raise InferenceError(f"{model}: an ensemble of fold models runs on PyTorch only; export and serve one "
+                                 "checkpoint for --runtime onnx.")
+        return ensemble_recognizer(experiment_checkpoints(model))
     if not Path(model).is_file():
-        raise InferenceError(f"{model}: checkpoint not found; pass --model models/best_model_fold_<k>.pth.")
+        raise InferenceError(f"{model}: checkpoint not found; pass --model models/best_model_fold_<k>.pth "
+                             "or an experiment directory (the ensemble of its fold models).")
     if onnx is not None and not Path(onnx).is_file():
         raise InferenceError(f"{onnx}: ONNX file not found; write one with `sier export --model {model} --out {onnx}`.")
     return Recognizer.from_checkpoint(model, runtime, onnx)
