@@ -188,17 +188,27 @@ def _experiment_of(path: Path, experiments: dict[Path, Experiment]) -> Experimen
     return experiments[exp_dir]
 
 
+@dataclass
+class FoldRun:
+    """What one checkpoint gave on its fold's test set (or on another corpus's utterances)."""
+
+    table: Predictions
+    embeddings: np.ndarray  # [N, E], row i belongs to table row i
+    attention: list[AttentionExample]
+    checkpoint: Any
+    experiment: Experiment
+    # embeddings and speakers of the fold's test and validation utterances (or of the other
+    # corpus): speakers the model never trained on, for the speaker probe
+    probe_set: tuple[np.ndarray, np.ndarray]
+    altered: dict[str, Predictions]  # condition name -> the same test utterances with their audio altered
+
+
 def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | None, batch_size: int, device: Any,
               attention_limit: int, progress: bool, target: Sequence[Utterance] | None = None,
-              target_source: str = "", conditions: Sequence[Any] = ()
-              ) -> tuple[Predictions, np.ndarray, list[AttentionExample], Any, Experiment, tuple[np.ndarray, np.ndarray],
-                         dict[str, Predictions]]:
-    """Predictions, embeddings [N, E], attention examples, checkpoint and experiment of one checkpoint,
-    run on its fold's test set (or on `target`, another corpus's utterances); the probe set:
-    embeddings and speakers of the fold's test and validation utterances (or of `target`),
-    speakers the model never trained on; and the predictions of the same test utterances with
-    their audio altered by each of `conditions` (WaveAugments), by name. `target_source` names
-    `target` in errors."""
+              target_source: str = "", conditions: Sequence[Any] = ()) -> FoldRun:
+    """Run one checkpoint on its fold's test set (or on `target`, another corpus's utterances),
+    and again with the audio altered by each of `conditions` (WaveAugments). `target_source`
+    names `target` in errors."""
     import torch
 
     from sier.features import FeatureConfig, extract_features
@@ -235,6 +245,7 @@ def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | 
                 n = int(batch["lengths"][b])
                 examples.append(AttentionExample(utt.id, fold.index, utt.label, classes[int(p[b].argmax())],
                                                  utt.path, out["attention"][b, :, :n, :n].float().cpu().numpy()))
+
     def table_of(rows: Sequence[Utterance], probs_np: np.ndarray) -> Predictions:
         return make_predictions(classes, [u.id for u in rows], [u.speaker for u in rows], [u.session for u in rows],
                                 [u.gender for u in rows], [u.label for u in rows], probs_np, fold=fold.index,
@@ -251,14 +262,14 @@ def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | 
         altered[condition.name] = table_of(rows, torch.cat(out).numpy())
     test_emb = torch.cat(embeddings).numpy()
     if target is not None:  # every speaker of the other corpus is unseen: probe on them all
-        return (table, test_emb, examples, ckpt, exp, (test_emb, np.array([u.speaker for u in kept], dtype=object)),
-                altered)
+        speakers = np.array([u.speaker for u in kept], dtype=object)
+        return FoldRun(table, test_emb, examples, ckpt, exp, (test_emb, speakers), altered)
     val = [exp.utterances[i] for i in fold.val]
     val_store = extract_features(val, FeatureConfig.from_dict(ckpt.meta["feature_config"]), cache, progress)
     val_kept = [u for u in val if val_store.has(u.id)]
     val_emb = _embed(model, UtteranceDataset(val_kept, val_store, classes), device, batch_size)
     probe_set = (np.concatenate([test_emb, val_emb]), np.array([u.speaker for u in kept + val_kept], dtype=object))
-    return table, test_emb, examples, ckpt, exp, probe_set, altered
+    return FoldRun(table, test_emb, examples, ckpt, exp, probe_set, altered)
 
 
 def _embed(model: Any, dataset: Any, device: Any, batch_size: int) -> np.ndarray:
@@ -290,11 +301,11 @@ def evaluate_model(name: str, spec: str | os.PathLike | Sequence[str | os.PathLi
     Several specs are repetitions of the model (runs with other seeds): each is evaluated the
     same way; the ModelRun is the first one's, with every repetition's predictions in `repeats`.
     They must test the same utterances in the same folds."""
+    from sier.features.augment import parse_augments
+
     specs = [spec] if isinstance(spec, (str, os.PathLike)) else list(spec)
     if not specs:
         raise EvaluationError(f"no checkpoint or experiment given for the {name} model.")
-    from sier.features.augment import parse_augments
-
     altered = parse_augments(conditions)  # FeatureError on bad text, before any work
     runs = [_evaluate_spec(name if len(specs) == 1 else f"{name} (repetition {i + 1}/{len(specs)})", one, cache_dir,
                            batch_size, device, max_attention_examples, progress, test_manifest,
@@ -345,18 +356,18 @@ def _evaluate_spec(name: str, spec: str | os.PathLike, cache_dir: str | None, ba
     info: dict[str, Any] = {}
     for n, path in enumerate(paths):
         print(f"[{name} {n + 1}/{len(paths)}] {path}")
-        table, emb, examples, ckpt, exp, probe_set, altered = _run_fold(
-            path, experiments, cache_dir, batch_size, device, max_attention_examples, progress, target,
-            str(test_manifest), conditions)
-        for condition, t in altered.items():
+        run = _run_fold(path, experiments, cache_dir, batch_size, device, max_attention_examples, progress, target,
+                        str(test_manifest), conditions)
+        ckpt, exp = run.checkpoint, run.experiment
+        for condition, t in run.altered.items():
             condition_tables.setdefault(condition, []).append(t)
-        fold = table.folds()[0]
+        fold = run.table.folds()[0]
         if fold in checkpoints:
             raise EvaluationError(f"{path}: fold {fold} is given twice ({checkpoints[fold]}); pass one checkpoint per fold.")
-        tables.append(table)
-        embeddings.append(emb)
-        probe_sets[fold] = probe_set
-        attention += examples
+        tables.append(run.table)
+        embeddings.append(run.embeddings)
+        probe_sets[fold] = run.probe_set
+        attention += run.attention
         checkpoints[fold] = str(path)
         rows = _curves(exp, fold)
         if rows:
