@@ -17,13 +17,20 @@ import httpx
 import numpy as np
 import pytest
 
-from inference_fixtures import speechlike
+from inference_fixtures import make_checkpoint, speechlike
 from sier.inference.stream import StreamStep
-from test_server import Running, recognizer  # noqa: F401  (a module fixture: the tiny checkpoint's recogniser)
+from test_server import Running
 
 websockets = pytest.importorskip("websockets")
 STATIC = resources.files("sier.inference").joinpath("static")
 NODE = shutil.which("node")
+
+
+@pytest.fixture(scope="module")
+def recognizer(tmp_path_factory):
+    from sier.inference.recognizer import Recognizer
+
+    return Recognizer.from_checkpoint(make_checkpoint(tmp_path_factory.mktemp("page") / "m.pth"))
 
 
 class _Ids(HTMLParser):
@@ -35,7 +42,7 @@ class _Ids(HTMLParser):
         self.ids.update(v for k, v in attrs if k == "id")
 
 
-def test_the_page_and_its_script_agree_with_each_other_and_the_server(recognizer):  # noqa: F811
+def test_the_page_and_its_script_agree_with_each_other_and_the_server(recognizer):
     from sier.inference.server import create_app
 
     with Running(create_app(recognizer)) as host:
@@ -79,7 +86,7 @@ console.log(JSON.stringify({
 
 
 @pytest.mark.skipif(NODE is None, reason="needs Node.js to run the page's script")
-def test_the_script_resamples_to_16k_pcm_that_the_stream_answers(recognizer, tmp_path):  # noqa: F811
+def test_the_script_resamples_to_16k_pcm_that_the_stream_answers(recognizer, tmp_path):
     from sier.inference.server import ServerLimits, create_app
 
     with resources.as_file(STATIC.joinpath("live.js")) as live_js:

@@ -13,7 +13,7 @@ from sier.evaluation import plots
 from sier.evaluation.predictions import make_predictions, read_predictions_csv
 from sier.evaluation.report import AttentionExample, ModelRun, write_report
 from tests.iemocap_tree import write_wav
-from tests.test_evaluation import CLASSES, synthetic_table
+from tests.test_evaluation import synthetic_table
 
 
 def _curves(folds, epochs=3, alpha=False):

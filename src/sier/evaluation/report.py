@@ -20,10 +20,11 @@ from sier import __version__
 from sier.errors import EvaluationError
 from sier.evaluation import plots
 from sier.evaluation.compare import DEFAULT_BOOTSTRAP, bootstrap_ua, compare
-from sier.evaluation.metrics import HEADLINE, fold_metrics
+from sier.evaluation.markdown import render_markdown
+from sier.evaluation.metrics import fold_metrics
 from sier.evaluation.predictions import Predictions, write_predictions_csv
 from sier.evaluation.probe import probe_by_fold
-from sier.evaluation.repetitions import QUANTITY_LABELS, compare_repetitions, repetition_row, summarize_repetitions
+from sier.evaluation.repetitions import compare_repetitions, repetition_row, summarize_repetitions
 from sier.evaluation.speakers import ALL_GROUP_KEYS, speaker_analysis
 from sier.evaluation.tables import write_tables
 from sier.fileio import write_json, write_text
@@ -31,7 +32,6 @@ from sier.fileio import write_json, write_text
 log = logging.getLogger(__name__)
 
 MODEL_ORDER = ("original", "enhanced")
-COLLAPSE_SHARE = 0.7  # a model that gives one class to this share of the test utterances is flagged
 
 
 @dataclass
@@ -114,18 +114,6 @@ def analyse(run: ModelRun, probe_splits: int = 5, seed: int = 0, n_boot: int = D
     return result
 
 
-# ---------------------------------------------------------------- Markdown tables
-
-def _pct(x: Any, digits: int = 2) -> str:
-    return "–" if x is None or not np.isfinite(x) else f"{100 * x:.{digits}f}"
-
-
-def _md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 # ---------------------------------------------------------------- figures
 
 def _figures(out: Path, runs: Sequence[ModelRun], results: dict[str, Any], max_attention: int,
@@ -195,233 +183,6 @@ def _attention_figures(fig_dir: Path, runs: Sequence[ModelRun], limit: int) -> l
     return paths
 
 
-# ---------------------------------------------------------------- Markdown
-
-def _interval(ci: dict[str, Any] | None) -> str:
-    return "–" if not ci else f"[{_pct(ci['ci_low'])}, {_pct(ci['ci_high'])}]"
-
-
-def _headline(models: dict[str, Any], comparison: dict[str, Any] | None) -> str:
-    header = ["model", "n", "WA pooled", "UA pooled", "macro-F1 pooled", "weighted-F1 pooled",
-              "WA folds", "UA folds", "macro-F1 folds", "UA 95 % CI (speakers)"]
-    rows = []
-    for name, r in models.items():
-        p, f = r["metrics"]["pooled"], r["metrics"]["over_folds"]
-        one = len(r["metrics"]["folds"]) == 1  # a std over one fold (0) would read as agreement
-        rows.append([f"**{name}**", p["n"], *(_pct(p[k]) for k in HEADLINE),
-                     *(f"{_pct(f[k]['mean'])} (1 fold)" if one else f"{_pct(f[k]['mean'])} ± {_pct(f[k]['std'])}"
-                       for k in ("wa", "ua", "macro_f1")), _interval(p.get("ua_interval"))])
-    if comparison:
-        d = {r["quantity"]: r["delta"] for r in comparison["rows"]}
-        b = comparison["bootstrap_ua"]
-        rows.append(["Δ (enh − orig)", "", *(f"{100 * d[f'{k} (pooled)']:+.2f}" for k in HEADLINE),
-                     *(f"{100 * d[f'{k} (mean over folds)']:+.2f}" for k in ("wa", "ua", "macro_f1")),
-                     f"[{100 * b['ci_low']:+.2f}, {100 * b['ci_high']:+.2f}]"])
-    return _md_table(header, rows)
-
-
-def _speaker_section(models: dict[str, Any]) -> str:
-    names = list(models)
-    header = ["speaker", "n", *(f"{m} {n}" for m in ("UA", "WA", "macro-F1") for n in names)]
-    if len(names) == 2:
-        header.append("Δ UA")
-    per = {n: {g["group"]: g for g in r["speakers"]["per_speaker"]} for n, r in models.items()}
-    rows = []
-    for spk in sorted({s for p in per.values() for s in p}):
-        gs = [per[n].get(spk) for n in names]
-        row = [spk, next(g["n"] for g in gs if g),
-               *(_pct(g[m]) if g else "–" for m in ("ua", "wa", "macro_f1") for g in gs)]
-        if len(names) == 2:
-            row.append(f"{100 * (gs[1]['ua'] - gs[0]['ua']):+.2f}" if all(gs) else "–")
-        rows.append(row)
-    spread_rows = []
-    for stat in ("mean", "std", "variance", "min", "max", "spread", "worst", "best"):
-        cells = []
-        for m in ("ua", "wa", "macro_f1"):
-            for n in names:
-                v = models[n]["speakers"]["speaker_spread"][m].get(stat)
-                cells.append(v if isinstance(v, str) else (f"{1e4 * v:.1f}" if stat == "variance" else _pct(v)))
-        spread_rows.append([f"{stat} (pp²)" if stat == "variance" else stat, *cells])
-    balance_rows = []
-    for stat in ("f1_mean", "f1_std", "f1_min", "f1_max", "f1_range", "worst_class", "best_class"):
-        cells = [models[n]["speakers"]["class_balance"].get(stat) for n in names]
-        balance_rows.append([stat, *(c if isinstance(c, str) else _pct(c) for c in cells)])
-    parts = [
-        _md_table(header, rows),
-        "\n**Spread over speakers** (%; std and variance with ddof=0; worst/best: the speaker with the "
-        "lowest/highest value; spread = max − min):\n",
-        _md_table(["statistic", *(f"{m} {n}" for m in ("UA", "WA", "macro-F1") for n in names)], spread_rows),
-    ]
-    for key in ALL_GROUP_KEYS[1:]:
-        if not all(f"per_{key}" in r["speakers"] for r in models.values()):
-            continue  # per corpus / language: only where the test data mixes them
-        per_g = {n: {g["group"]: g for g in r["speakers"][f"per_{key}"]} for n, r in models.items()}
-        g_rows = [[g, next(per_g[n][g]["n"] for n in names if g in per_g[n]),
-                   *(_pct(per_g[n][g]["ua"]) if g in per_g[n] else "–" for n in names),
-                   *(_pct(per_g[n][g]["wa"]) if g in per_g[n] else "–" for n in names)]
-                  for g in sorted({g for p in per_g.values() for g in p}, key=str)]
-        parts += [f"\n**Per {key}** (%):\n",
-                  _md_table([key, "n", *(f"UA {n}" for n in names), *(f"WA {n}" for n in names)], g_rows)]
-    pc_rows = []
-    classes = models[names[0]]["classes"]
-    for i, c in enumerate(classes):
-        cells = []
-        for n in names:
-            pc = models[n]["metrics"]["pooled"]["per_class"][i]
-            cells += [_pct(pc["precision"]), _pct(pc["recall"]), _pct(pc["f1"])]
-        pc_rows.append([c, models[names[0]]["metrics"]["pooled"]["per_class"][i]["support"], *cells])
-    pc_header = ["class", "support", *(f"{s} {n}" for n in names for s in ("P", "R", "F1"))]
-    parts += ["\n**Per class, pooled** (%):\n", _md_table(pc_header, pc_rows),
-              "\n**Balance of per-class F1** (%):\n", _md_table(["statistic", *names], balance_rows)]
-    return "\n".join(parts)
-
-
-def _probe_section(models: dict[str, Any]) -> str:
-    rows = []
-    for n, r in models.items():
-        for p in r["probe"]["per_fold"]:
-            rows.append([n, p["fold"], p["n"], p["n_speakers"], _pct(p["accuracy"]), _pct(p["chance"]),
-                         f"{100 * p['above_chance']:+.2f}", _pct(p["balanced_accuracy"]), _pct(p["balanced_chance"])])
-        pr = r["probe"]
-        if pr["per_fold"]:
-            rows.append([f"**{n} mean**", "", "", "", _pct(pr["accuracy"]["mean"]), _pct(pr["chance"]["mean"]),
-                         f"{100 * pr['above_chance']['mean']:+.2f}", _pct(pr["balanced_accuracy"]["mean"]),
-                         _pct(pr["balanced_chance"]["mean"])])
-    text = _md_table(["model", "fold", "n", "speakers", "accuracy", "chance", "above chance",
-                      "balanced acc.", "balanced chance"], rows) if rows else "_No fold could be probed._"
-    method = next(iter(models.values()))["probe"]["method"]
-    skipped = [f"{n}: fold {s['fold']} ({s['reason']})" for n, r in models.items() for s in r["probe"]["skipped"]]
-    note = f"\n\nSkipped: {'; '.join(skipped)}." if skipped else ""
-    return f"Method: {method}. Lower accuracy (closer to chance) = less speaker information.\n\n{text}{note}"
-
-
-def _tests_section(comparison: dict[str, Any]) -> str:
-    m, b = comparison["mcnemar"], comparison["bootstrap_ua"]
-    rows = [[r["quantity"], *(r[k] if isinstance(r[k], str) else f"{100 * r[k]:.2f}" for k in ("original", "enhanced")),
-             f"{100 * r['delta']:+.2f}", r["better_is"], r["better"] or "–"] for r in comparison["rows"]]
-    warning = [] if comparison.get("same_utterances", True) else [
-        f"**Note:** the models were evaluated on different utterances ({comparison['n_original']} original, "
-        f"{comparison['n_enhanced']} enhanced; e.g. checkpoints of different folds), so the deltas below compare "
-        f"different test sets; the paired tests use the {comparison['n_paired']} utterances both classified.\n"]
-    return "\n".join([
-        *warning,
-        _md_table(["quantity (%)", "original", "enhanced", "Δ", "better is", "better"], rows),
-        f"\n**McNemar** on the {m['n']} utterances both models classified"
-        + (f" ({m['on']})" if m.get("on") else "") + f": both right {m['both_right']}, "
-        f"only original right {m['only_original_right']}, only enhanced right {m['only_enhanced_right']}, "
-        f"both wrong {m['both_wrong']}; {m['method']}, statistic {m['statistic']:.3g}, "
-        f"**p = {m['p_value']:.4g}**.",
-        f"\n**Bootstrap over speakers** ({b['n_boot']} draws of {b['n_speakers']} speakers): "
-        f"UA(enhanced) − UA(original) = {100 * b['delta']:+.2f} pp, {int(100 * b['confidence'])} % CI "
-        f"[{100 * b['ci_low']:+.2f}, {100 * b['ci_high']:+.2f}] pp, p ≈ {b['p_value']:.3g}.",
-    ])
-
-
-def _markdown(results: dict[str, Any], figs: dict[str, list[Path]], out: Path) -> str:
-    models, comparison = results["models"], results.get("comparison")
-    rel = lambda p: os.path.relpath(p, out)  # noqa: E731
-    img = lambda p: f"![{Path(p).stem}]({rel(p)})"  # noqa: E731
-    cross = next((r["info"]["test data"] for r in models.values() if "test data" in r["info"]), None)
-    tested = ("on every utterance of another corpus, none of whose speakers it trained on" if cross else
-              "on the test speakers of its own fold, none of whom it trained on")
-    lines = ["# Speaker-independence evaluation", "",
-             f"Written {results['created']} by sier {results['sier_version']}. Every checkpoint was evaluated "
-             f"{tested}. Numbers are percent.", ""]
-    for n, r in models.items():
-        info = ", ".join(f"{k} {v}" for k, v in r["info"].items())
-        reps = f"; {r['repetitions']['n']} repetitions (below)" if "repetitions" in r else ""
-        lines.append(f"- **{n}**: {len(r['checkpoints'])} checkpoint(s) from `{r['experiment_dir']}`"
-                     + (f" ({info})" if info else "") + reps)
-    pooled = ("Pooled: every fold model's predictions of every utterance together; folds: mean ± std over the "
-              "fold models." if cross else "Pooled: all test utterances of all folds together; folds: mean ± std over folds.")
-    pooled += (" UA 95 % CI: percentile interval of the pooled UA when the test speakers are drawn with "
-               "replacement (bootstrap; for Δ, of the difference), i.e. how much the score depends on who speaks.")
-    lines += ["", "## Headline", "", pooled,
-              "", _headline(models, comparison), "", *_collapse_warnings(models)]
-    fold_rows = [[n, k, m["n"], *(_pct(m[x]) for x in HEADLINE)]
-                 for n, r in models.items() for k, m in r["metrics"]["folds"].items()]
-    lines += ["**Per fold**:", "", _md_table(["model", "fold", "n", "WA", "UA", "macro-F1", "weighted-F1"], fold_rows), ""]
-    if any("repetitions" in r for r in models.values()):
-        lines += ["## Repetitions (other seeds)", "", _repetitions_section(models, comparison), ""]
-    if any("conditions" in r for r in models.values()):
-        lines += ["## Robustness: the test audio altered", "", _conditions_section(models), ""]
-    if comparison:
-        lines += ["## Original vs enhanced: deltas and paired tests", "", _tests_section(comparison), ""]
-    lines += ["## Across speakers", "", _speaker_section(models), ""]
-    lines += [x for p in figs.get("groups", []) for x in (img(p), "")]
-    lines += ["## Speaker probe", "", _probe_section(models), ""]
-    lines += [x for p in figs.get("probe", []) for x in (img(p), "")]
-    for title, key in (("Confusion matrices (pooled)", "confusion"), ("t-SNE of test embeddings", "tsne"),
-                       ("Attention (what each frame receives, averaged over heads and queries)", "attention"),
-                       ("Training curves", "training")):
-        if figs.get(key):
-            lines += ["", f"## {title}", "", *(x for p in figs[key] for x in (img(p), ""))]
-    lines += ["", "## Files", "", "- `evaluation.json`: every number above",
-              "- `overall.csv`, `per_class.csv`, `confusion.csv`, `per_group.csv`, `spread.csv`, `probe.csv`"
-              + (", `comparison.csv`, `paired_tests.csv`" if comparison else "") + ": the same numbers as tables",
-              "- " + ", ".join(f"`predictions_{n}.csv`" for n in models) + ": one row per test utterance",
-              "- `figures/`: the pictures above (PNG)", ""]
-    return "\n".join(lines)
-
-
-def _collapse_warnings(models: dict[str, Any]) -> list[str]:
-    """A warning for each model that gives one class to most test utterances: its small spread
-    over speakers then says nothing about speaker independence."""
-    lines = []
-    for n, r in models.items():
-        d = r.get("dominant_prediction")
-        if d and d["share"] >= COLLAPSE_SHARE:
-            lines += [f"**Warning**: {n} predicts `{d['class']}` for {_pct(d['share'], 1)} % of the test utterances. "
-                      "A model that gives (nearly) every utterance one class scores alike on every speaker, so its "
-                      "small spread over speakers is no sign of speaker independence; train it longer or check "
-                      "the class balance.", ""]
-    return lines
-
-
-def _conditions_section(models: dict[str, Any]) -> str:
-    names = [n for n, r in models.items() if "conditions" in r]
-    conditions = list(models[names[0]]["conditions"])
-    rows = []
-    for c in conditions:
-        row: list[Any] = [c, models[names[0]]["conditions"][c]["n"]]
-        for n in names:
-            got, clean = models[n]["conditions"][c], models[n]["conditions"]["clean"]
-            delta = "" if c == "clean" else f" ({100 * (got['ua'] - clean['ua']):+.2f})"
-            row += [_pct(got["ua"]) + delta, _pct(got["speaker_ua_std"]), _pct(got["speaker_ua_min"])]
-        rows.append(row)
-    header = ["condition", "n", *(f"{q} {n}" for n in names for q in ("UA (Δ clean)", "UA std over speakers",
-                                                                          "worst speaker UA"))]
-    return ("The same test utterances and checkpoints, with the audio altered before feature extraction "
-            "(noise:SNR dB of white noise, speed:factor, gain:dB; the features of each condition are cached). "
-            "Of the first repetition where there are several.\n\n" + _md_table(header, rows))
-
-
-def _repetitions_section(models: dict[str, Any], comparison: dict[str, Any] | None) -> str:
-    names = [n for n, r in models.items() if "repetitions" in r]
-    quantities = tuple(QUANTITY_LABELS)
-    rows = []
-    for n in names:
-        reps = models[n]["repetitions"]
-        rows += [[n, i + 1, f"`{r['source']}`", r["n"], *(_pct(r[q]) for q in quantities)]
-                 for i, r in enumerate(reps["per_repetition"])]
-        rows.append([f"**{n}**", f"mean ± std of {reps['n']}", "", "",
-                     *(f"{_pct(reps['mean'][q])} ± {_pct(reps['std'][q])}" for q in quantities)])
-    parts = ["Each repetition is a whole training run of the same model on the same folds with another seed; the "
-             "other sections describe the first. Std here is the sample std (ddof=1) over repetitions.", "",
-             _md_table(["model", "repetition", "experiment", "n", *QUANTITY_LABELS.values()], rows)]
-    if comparison and "repetitions" in comparison:
-        c_rows = [[QUANTITY_LABELS[r["quantity"]], _pct(r["original_mean"]), _pct(r["enhanced_mean"]),
-                   f"{100 * r['delta']:+.2f}", "–" if r["p_welch"] is None or not np.isfinite(r["p_welch"])
-                   else f"{r['p_welch']:.3g}", r["better"] or "–"] for r in comparison["repetitions"]]
-        first = comparison["repetitions"][0]
-        parts += ["", f"**Over repetitions** (Welch's t-test, {first['n_original']} original and {first['n_enhanced']} "
-                  "enhanced runs; with so few runs only a large difference reaches p < 0.05):", "",
-                  _md_table(["quantity", "original mean", "enhanced mean", "Δ (pp)", "p (Welch)", "better"], c_rows)]
-    elif comparison:
-        parts += ["", "Only one model has repetitions, so they are not compared; give both models several."]
-    return "\n".join(parts)
-
-
 def write_report(runs: Sequence[ModelRun], out_dir: str | os.PathLike, max_attention_examples: int = 3,
                  probe_splits: int = 5, n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> Report:
     """Analyse `runs` (one or two, named "enhanced" / "original"), write figures, tables and report.md."""
@@ -451,7 +212,7 @@ def write_report(runs: Sequence[ModelRun], out_dir: str | os.PathLike, max_atten
     json_path = out / "evaluation.json"
     write_json(json_path, _jsonable(results))
     report_path = out / "report.md"
-    write_text(report_path, _markdown(results, figs, out))
+    write_text(report_path, render_markdown(results, figs, out))
     return Report(out, report_path, json_path, tuple(p for v in figs.values() for p in v), results)
 
 

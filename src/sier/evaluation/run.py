@@ -13,10 +13,8 @@ speakers it must never have trained on and whose labels must be among its classe
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,141 +25,18 @@ import numpy as np
 from sier.corpora.records import Utterance, read_manifest
 from sier.errors import EvaluationError
 from sier.evaluation.compare import DEFAULT_BOOTSTRAP
+from sier.evaluation.inputs import (
+    Experiment,
+    check_checkpoint,
+    check_repetitions,
+    check_target,
+    read_experiment,
+    resolve_checkpoints,
+)
 from sier.evaluation.predictions import Predictions, concat, make_predictions
 from sier.evaluation.report import AttentionExample, ModelRun, Report, write_report
-from sier.splits import Fold, load_folds
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT_NAME = re.compile(r"^best_model_fold_(?P<fold>\d+)\.(pth|safetensors)$")
-MODELS_DIR = "models"
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """The parts of an experiment directory that evaluation reads."""
-
-    directory: Path
-    config: dict[str, Any]  # config.yaml as written by `sier train`
-    utterances: dict[str, Utterance]  # manifest, by id
-    folds: dict[int, Fold]  # folds.json, by index
-
-
-def read_experiment(directory: str | os.PathLike) -> Experiment:
-    """Read config.yaml, manifest.csv and folds.json of an experiment; EvaluationError names what is missing."""
-    import yaml
-
-    directory = Path(directory)
-    missing = [n for n in ("config.yaml", "manifest.csv", "folds.json") if not (directory / n).is_file()]
-    if missing:
-        raise EvaluationError(
-            f"{directory}: not a sier experiment directory ({', '.join(missing)} missing); a checkpoint must sit "
-            f"in <experiment>/{MODELS_DIR}/ of a directory written by `sier train`."
-        )
-    try:
-        config = yaml.safe_load((directory / "config.yaml").read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise EvaluationError(f"{directory / 'config.yaml'}: not valid YAML ({exc}).") from exc
-    return Experiment(
-        directory,
-        config,
-        {u.id: u for u in read_manifest(directory / "manifest.csv")},
-        {f.index: f for f in load_folds(directory / "folds.json")},
-    )
-
-
-def _expected_folds(exp: Experiment) -> list[int]:
-    chosen = exp.config.get("folds")
-    return sorted(int(k) for k in chosen) if chosen else sorted(exp.folds)
-
-
-def resolve_checkpoints(spec: str | os.PathLike) -> list[Path]:
-    """Checkpoint files named by `spec`: a file, a glob (quoted on the shell), or an experiment directory.
-
-    An experiment directory must hold models/best_model_fold_<k>.pth for every fold it
-    trained (config.yaml `folds`, else every fold of folds.json); missing ones are named.
-    """
-    text = str(spec)
-    path = Path(text).expanduser()
-    if path.is_dir():
-        exp = read_experiment(path)
-        expected = _expected_folds(exp)
-        found = {k: p for k in expected for p in [path / MODELS_DIR / f"best_model_fold_{k}.pth"] if p.is_file()}
-        missing = [k for k in expected if k not in found]
-        if missing:
-            raise EvaluationError(
-                f"{path}: no checkpoint for fold(s) {missing} in {path / MODELS_DIR} (expected "
-                f"best_model_fold_<k>.pth for folds {expected}); finish the run with `sier train --resume {path}` "
-                "or pass the checkpoints that exist (a file or a quoted glob)."
-            )
-        return [found[k] for k in expected]
-    if glob.has_magic(text):
-        matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(text)) if Path(p).is_file())
-        if not matches:
-            raise EvaluationError(f"{text}: the pattern matches no file; check the path (quote it on the shell).")
-        return matches
-    if path.is_file():
-        return [path]
-    raise EvaluationError(f"{text}: no such checkpoint file or experiment directory.")
-
-
-def _check_checkpoint(path: Path, meta: dict[str, Any], exp: Experiment) -> Fold:
-    """The fold the checkpoint belongs to, after checking that it fits the experiment's data."""
-    from sier.corpora.labels import get_label_map
-
-    fold_index = meta.get("fold")
-    match = CHECKPOINT_NAME.match(path.name)
-    if fold_index is None and match:
-        fold_index = int(match["fold"])
-    if fold_index is None or int(fold_index) not in exp.folds:
-        raise EvaluationError(
-            f"{path}: fold {fold_index!r} of the checkpoint is not a fold of {exp.directory / 'folds.json'} "
-            f"(folds {sorted(exp.folds)})."
-        )
-    fold = exp.folds[int(fold_index)]
-    classes = list(meta.get("classes") or [])
-    label_map = exp.config.get("label_map")
-    if label_map and meta.get("label_map") and meta["label_map"] != label_map:
-        raise EvaluationError(
-            f"{path}: trained with label map {meta['label_map']!r}, but the experiment's data uses {label_map!r}; "
-            "evaluate it with the experiment it was trained in."
-        )
-    if label_map and classes and tuple(classes) != tuple(get_label_map(label_map).classes):
-        raise EvaluationError(f"{path}: its classes {classes} differ from those of label map {label_map!r}.")
-    unknown = sorted({exp.utterances[i].label for i in fold.test if i in exp.utterances} - set(classes))
-    if unknown:
-        raise EvaluationError(f"{path}: test labels {unknown} are not among the checkpoint's classes {classes}.")
-    upstream = (meta.get("feature_config") or {}).get("upstream")
-    if exp.config.get("upstream") and upstream and upstream != exp.config["upstream"]:
-        raise EvaluationError(
-            f"{path}: trained on features of upstream {upstream!r}, but {exp.directory / 'config.yaml'} "
-            f"uses {exp.config['upstream']!r}; the checkpoint belongs to another experiment."
-        )
-    test_speakers = set(fold.test_speakers) | {exp.utterances[i].speaker for i in fold.test if i in exp.utterances}
-    seen = sorted(test_speakers & set(meta.get("speakers") or []))
-    if seen:
-        raise EvaluationError(
-            f"{path}: trained on {seen}, who are test speakers of fold {fold.index}; a speaker-independent "
-            "evaluation never tests on training speakers. Is the checkpoint from this experiment?"
-        )
-    return fold
-
-
-def _check_target(path: Path, meta: dict[str, Any], target: Sequence[Utterance], source: str) -> None:
-    """A cross-corpus test set fits the checkpoint: its labels are classes of the model and
-    none of its speakers trained the model."""
-    classes = list(meta.get("classes") or [])
-    unknown = sorted({u.label for u in target} - set(classes))
-    if unknown:
-        raise EvaluationError(
-            f"{source}: labels {unknown} are not among the classes {classes} of {path}; prepare the corpus "
-            "with a label map of the same classes (the 4-class maps iemocap-4, emodb-4, ravdess-4, ... all match)."
-        )
-    seen = sorted({u.speaker for u in target} & set(meta.get("speakers") or []))
-    if seen:
-        raise EvaluationError(
-            f"{source}: speakers {seen[:5]} trained {path}; a cross-corpus test set must hold unseen speakers only."
-        )
 
 
 def _attention_ids(utterances: Sequence[Utterance], classes: Sequence[str], limit: int) -> list[str]:
@@ -217,9 +92,9 @@ def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | 
 
     model, ckpt = load_ser_model(path)  # CheckpointError names the file when it is not ours
     exp = _experiment_of(path, experiments)
-    fold = _check_checkpoint(path, ckpt.meta, exp)
+    fold = check_checkpoint(path, ckpt.meta, exp)
     if target is not None:
-        _check_target(path, ckpt.meta, target, target_source)
+        check_target(path, ckpt.meta, target, target_source)
     classes = list(ckpt.meta["classes"])
     utterances = list(target) if target is not None else [exp.utterances[i] for i in fold.test]
     cache = cache_dir or ckpt.meta.get("cache_dir") or exp.config.get("cache_dir") or "cache"
@@ -245,21 +120,9 @@ def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | 
                 n = int(batch["lengths"][b])
                 examples.append(AttentionExample(utt.id, fold.index, utt.label, classes[int(p[b].argmax())],
                                                  utt.path, out["attention"][b, :, :n, :n].float().cpu().numpy()))
-
-    def table_of(rows: Sequence[Utterance], probs_np: np.ndarray) -> Predictions:
-        return make_predictions(classes, [u.id for u in rows], [u.speaker for u in rows], [u.session for u in rows],
-                                [u.gender for u in rows], [u.label for u in rows], probs_np, fold=fold.index,
-                                corpus=[u.corpus for u in rows])
-
-    table = table_of(kept, torch.cat(probs).numpy())
-    altered = {}
-    for condition in conditions:  # the clean test set's utterances, their audio altered
-        store_c = extract_features(kept, FeatureConfig.from_dict(ckpt.meta["feature_config"]), cache, progress,
-                                   augment=condition)
-        rows = [u for u in kept if store_c.has(u.id)]
-        out = [o["emotion_logits"].float().softmax(-1).cpu()
-               for _, o in run_model(model, UtteranceDataset(rows, store_c, classes), batch_size, device)]
-        altered[condition.name] = table_of(rows, torch.cat(out).numpy())
+    table = _table(classes, fold.index, kept, torch.cat(probs).numpy())
+    altered = {c.name: _altered_table(model, kept, ckpt.meta, cache, c, fold.index, batch_size, device, progress)
+               for c in conditions}
     test_emb = torch.cat(embeddings).numpy()
     if target is not None:  # every speaker of the other corpus is unseen: probe on them all
         speakers = np.array([u.speaker for u in kept], dtype=object)
@@ -270,6 +133,29 @@ def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | 
     val_emb = _embed(model, UtteranceDataset(val_kept, val_store, classes), device, batch_size)
     probe_set = (np.concatenate([test_emb, val_emb]), np.array([u.speaker for u in kept + val_kept], dtype=object))
     return FoldRun(table, test_emb, examples, ckpt, exp, probe_set, altered)
+
+
+def _table(classes: Sequence[str], fold: int, rows: Sequence[Utterance], probs: np.ndarray) -> Predictions:
+    """The predictions table of `rows` with their class probabilities [N, C]."""
+    return make_predictions(classes, [u.id for u in rows], [u.speaker for u in rows], [u.session for u in rows],
+                            [u.gender for u in rows], [u.label for u in rows], probs, fold=fold,
+                            corpus=[u.corpus for u in rows])
+
+
+def _altered_table(model: Any, rows: Sequence[Utterance], meta: dict[str, Any], cache: str, condition: Any, fold: int,
+                   batch_size: int, device: Any, progress: bool) -> Predictions:
+    """The model's predictions of `rows` with their audio altered by `condition` (a WaveAugment),
+    from features extracted (and cached) for that condition."""
+    import torch
+
+    from sier.features import FeatureConfig, extract_features
+    from sier.training.data import UtteranceDataset, run_model
+
+    store = extract_features(rows, FeatureConfig.from_dict(meta["feature_config"]), cache, progress, augment=condition)
+    kept = [u for u in rows if store.has(u.id)]
+    probs = [o["emotion_logits"].float().softmax(-1).cpu()
+             for _, o in run_model(model, UtteranceDataset(kept, store, meta["classes"]), batch_size, device)]
+    return _table(meta["classes"], fold, kept, torch.cat(probs).numpy())
 
 
 def _embed(model: Any, dataset: Any, device: Any, batch_size: int) -> np.ndarray:
@@ -314,29 +200,9 @@ def evaluate_model(name: str, spec: str | os.PathLike | Sequence[str | os.PathLi
     for run in runs:
         run.name = name
     if len(runs) > 1:
-        _check_repetitions(runs, specs)
+        check_repetitions(runs, specs)
         runs[0].repeats = [(str(r.experiment_dir), r.predictions) for r in runs]
     return runs[0]
-
-
-def _check_repetitions(runs: Sequence[ModelRun], specs: Sequence[str | os.PathLike]) -> None:
-    """Repetitions are other runs (no checkpoint twice) of the same test: folds, utterances, classes."""
-    seen: dict[str, str] = {}
-    for run, spec in zip(runs, specs):
-        for path in run.checkpoints.values():
-            key = str(Path(path).resolve())
-            if key in seen:
-                raise EvaluationError(f"{spec}: checkpoint {path} is also given by {seen[key]}; each repetition must "
-                                      "be another training run (another seed).")
-            seen[key] = str(spec)
-    first = runs[0].predictions
-    keys = sorted(zip(first.fold.tolist(), first.ids.tolist()))
-    for run, spec in zip(runs[1:], specs[1:]):
-        t = run.predictions
-        if t.classes != first.classes or sorted(zip(t.fold.tolist(), t.ids.tolist())) != keys:
-            raise EvaluationError(
-                f"{spec}: tests other utterances, folds or classes than {specs[0]}; repetitions must be runs of the "
-                "same data, label map, protocol and folds that differ in the seed only.")
 
 
 def _evaluate_spec(name: str, spec: str | os.PathLike, cache_dir: str | None, batch_size: int, device: str | None,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import csv
 import io
-import json
 import logging
 import os
 import platform
