@@ -12,7 +12,7 @@ from sier.evaluation.metrics import classification_metrics, fold_metrics, unweig
 from sier.evaluation.predictions import (
     concat, make_predictions, read_predictions_csv, write_predictions_csv,
 )
-from sier.evaluation.probe import probe_by_fold, speaker_probe
+from sier.evaluation.probe import probe_by_fold, probe_subset, speaker_probe
 from sier.evaluation.repetitions import compare_repetitions, summarize_repetitions
 from sier.evaluation.speakers import class_balance, group_table, speaker_analysis, spread
 
@@ -193,6 +193,24 @@ def test_speaker_probe_sees_speaker_offset_and_not_noise():
     assert speaker_probe(emb[:10], ["a"] * 10) is None  # one speaker: nothing to tell apart
     one = probe_by_fold({0: emb[:10]}, {0: ["a"] * 10})
     assert one["skipped"] and not one["per_fold"] and np.isnan(one["accuracy"]["mean"])
+
+
+def test_probe_of_a_large_test_set_keeps_the_speakers_it_can_fit():
+    """30 speakers, one of them with a single utterance and one with 1,500: the probe keeps the
+    24 with the most utterances (ties by name), at most 1,000 each, and still sees the offset."""
+    rng = np.random.default_rng(0)
+    sizes = {f"s{i:02d}": 20 + i for i in range(28)} | {"solo": 1, "talker": 1500}
+    speakers = np.concatenate([[s] * n for s, n in sizes.items()])
+    offsets = {s: 4 * rng.standard_normal(8) for s in sizes}
+    emb = np.stack([offsets[s] for s in speakers]) + rng.standard_normal((len(speakers), 8))
+    rows, available = probe_subset(speakers, seed=0)
+    kept = {str(s): int(n) for s, n in zip(*np.unique(speakers[rows], return_counts=True))}
+    assert available == 29 and len(kept) == 24 and "solo" not in kept and kept["talker"] == 1000
+    assert set(kept) == {"talker", *(f"s{i:02d}" for i in range(5, 28))}  # the 23 largest of the rest
+    result = speaker_probe(emb, speakers)
+    assert result["n_speakers"] == 24 and result["n_speakers_available"] == 29 and result["n"] == len(rows)
+    assert result["accuracy"] > 0.9
+    assert speaker_probe(emb[:3], ["a", "b", "c"]) is None  # no speaker with two utterances
 
 
 def test_mcnemar_exact_and_chi_square():

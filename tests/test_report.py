@@ -149,3 +149,22 @@ def test_log_mel_spectrogram_shape_and_tone():
     assert 20 < peak < 40  # 1 kHz sits in the lower-middle mel bins
     received = plots.attention_received(np.full((2, 4, 4), 0.25))
     assert np.allclose(received, 0.25)
+
+
+def test_figures_of_hundreds_of_speakers_stay_readable(tmp_path):
+    """Above 40 groups the per-speaker bars become a ranked curve of fixed width (MSP-Podcast's
+    test sets have hundreds of speakers); a t-SNE of 50 speakers (no legend) renders."""
+    import matplotlib.image
+
+    rng = np.random.default_rng(0)
+    groups = [f"msp{i}" for i in range(300)]
+    values = {m: {g: float(rng.random()) for g in groups} for m in ("original", "enhanced")}
+    wide = plots.group_bars(values, {g: 5 for g in groups}, tmp_path / "ranked.png", "UA per speaker",
+                            reference={"original": 0.5, "enhanced": 0.6})
+    few = plots.group_bars({m: dict(list(v.items())[:10]) for m, v in values.items()}, {g: 5 for g in groups},
+                           tmp_path / "bars.png", "UA per speaker")
+    assert matplotlib.image.imread(wide).shape[1] < 1500 and matplotlib.image.imread(few).shape[1] < 2500
+    speakers = np.repeat([f"s{i}" for i in range(50)], 4)
+    path = plots.tsne({0: rng.standard_normal((200, 8))}, {0: ["neu", "ang"] * 100}, {0: speakers},
+                      tmp_path / "tsne.png", "t-SNE")
+    assert path.is_file() and matplotlib.image.imread(path).shape[1] < 1500

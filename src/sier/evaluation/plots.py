@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 MODEL_COLORS = {"original": "#7f7f7f", "enhanced": "#1f77b4"}
 DPI = 110
+MAX_BARS = 40  # more groups (speakers of CREMA-D, MSP-Podcast) are drawn ranked, not as labelled bars
+MAX_LEGEND = 20  # more colours (speakers) in a t-SNE panel get no legend
 
 
 def _figure(width: float, height: float):
@@ -109,6 +111,24 @@ def confusion(counts: Sequence[Sequence[int]], normalized: Sequence[Sequence[flo
     return _save(fig, path)
 
 
+def ranked_groups(values: Mapping[str, Mapping[Any, float]], path: str | os.PathLike, title: str, ylabel: str = "UA",
+                  reference: Mapping[str, float] | None = None) -> Path:
+    """For too many groups to label (hundreds of speakers): each model's per-group values sorted,
+    against their rank, so the spread and the worst groups show; the tables name the groups."""
+    fig = _figure(8.0, 3.8)
+    ax = fig.subplots()
+    for i, (model, by_group) in enumerate(values.items()):
+        heights = np.sort(np.array([v for v in by_group.values() if np.isfinite(v)]))
+        ax.plot(np.arange(1, len(heights) + 1), heights, marker=".", ms=3, lw=1, color=_color(model, i),
+                label=f"{model} ({len(heights)})")
+        if reference and model in reference:
+            ax.axhline(reference[model], color=_color(model, i), ls="--", lw=1, label=f"{model} pooled")
+    ax.set(xlabel="groups, sorted by value (rank)", ylabel=ylabel, title=title, ylim=(0, 1.08))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return _save(fig, path)
+
+
 def group_bars(values: Mapping[str, Mapping[Any, float]], counts: Mapping[Any, int], path: str | os.PathLike,
                title: str, ylabel: str = "UA", reference: Mapping[str, float] | None = None,
                order: Sequence[Any] | None = None) -> Path:
@@ -121,6 +141,8 @@ def group_bars(values: Mapping[str, Mapping[Any, float]], counts: Mapping[Any, i
     models = list(values)
     present = {g for v in values.values() for g in v}
     groups = [g for g in (order or []) if g in present] + sorted(present - set(order or []), key=str)
+    if len(groups) > MAX_BARS:
+        return ranked_groups(values, path, title, ylabel, reference)
     width = 0.8 / max(1, len(models))
     fig = _figure(max(5.0, 0.9 * len(groups) * max(1, len(models)) / 1.5 + 2), 3.8)
     ax = fig.subplots()
@@ -203,8 +225,11 @@ def tsne(embeddings: Mapping[int, np.ndarray], emotions: Mapping[int, Sequence[s
                 if sel.any():
                     ax.scatter(xy[sel, 0], xy[sel, 1], s=8, alpha=0.7, color=f"C{i % 10}",
                                label=f"{value} ({sel.sum()})")
-            ax.set(title=f"fold {fold}: by {name}", xticks=[], yticks=[])
-            ax.legend(fontsize=7, markerscale=2, loc="best")
+            if len(palette) <= MAX_LEGEND:
+                ax.set(title=f"fold {fold}: by {name}", xticks=[], yticks=[])
+                ax.legend(fontsize=7, markerscale=2, loc="best")
+            else:  # hundreds of speakers: a legend would hide the plot; colours repeat
+                ax.set(title=f"fold {fold}: by {name} ({len(palette)}, colours repeat)", xticks=[], yticks=[])
     fig.suptitle(title)
     return _save(fig, path)
 

@@ -11,6 +11,11 @@ by which model embedded them. With the `session` protocol that is four speakers,
 gender, so the probe must also tell apart speakers of the same gender (with the test
 speakers alone, two of different gender, it would read gender only). A fold with a single
 speaker has nothing to tell apart and is skipped.
+
+Large test sets (MSP-Podcast's hundreds of speakers, CREMA-D's 91) are cut to what a probe
+can fit: speakers with a single utterance cannot be cross-validated and are left out; above
+MAX_SPEAKERS speakers the probe keeps those with the most utterances; above MAX_PER_SPEAKER
+utterances a speaker keeps a seeded random subset. IEMOCAP-sized folds are probed whole.
 """
 
 from __future__ import annotations
@@ -25,6 +30,23 @@ from sier.evaluation.metrics import mean_std
 log = logging.getLogger(__name__)
 
 DEFAULT_SPLITS = 5
+MAX_SPEAKERS = 24  # a probe over more classes costs much and says little more
+MAX_PER_SPEAKER = 1000  # utterances per speaker (IEMOCAP's speakers have at most 651)
+
+
+def probe_subset(speakers: Sequence[str], seed: int = 0) -> tuple[np.ndarray, int]:
+    """Row indices the probe uses (see the module docstring), in order, and how many speakers
+    with two or more utterances there were to choose from."""
+    y = np.asarray(speakers, dtype=object).astype(str)
+    count = dict(zip(*np.unique(y, return_counts=True)))
+    usable = sorted((n for n, c in count.items() if c >= 2), key=lambda n: (-count[n], n))
+    chosen = set(usable[:MAX_SPEAKERS])
+    rng = np.random.default_rng(seed)
+    keep = []
+    for name in sorted(chosen):
+        rows = np.flatnonzero(y == name)
+        keep.append(rows if len(rows) <= MAX_PER_SPEAKER else rng.choice(rows, MAX_PER_SPEAKER, replace=False))
+    return (np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=int)), len(usable)
 
 
 def speaker_probe(
@@ -32,10 +54,11 @@ def speaker_probe(
 ) -> dict[str, Any] | None:
     """Cross-validated speaker-probe accuracy on `embeddings` [N, E], with its chance level.
 
-    Uses min(n_splits, smallest speaker count) folds; returns None when there are fewer
-    than 2 speakers or a speaker has fewer than 2 utterances. Returned keys: n, n_speakers,
-    cv_splits, accuracy, accuracy_std (over CV folds), balanced_accuracy, chance (share of
-    the most frequent speaker), balanced_chance (1 / n_speakers), above_chance.
+    Probes the rows of `probe_subset`; uses min(n_splits, smallest speaker count) folds;
+    returns None when fewer than 2 speakers have 2 or more utterances. Returned keys: n,
+    n_speakers, n_speakers_available, cv_splits, accuracy, accuracy_std (over CV folds),
+    balanced_accuracy, chance (share of the most frequent speaker), balanced_chance
+    (1 / n_speakers), above_chance.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, balanced_accuracy_score
@@ -43,10 +66,11 @@ def speaker_probe(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    x = np.asarray(embeddings, dtype=np.float64)
-    y = np.asarray(speakers, dtype=object)
+    rows, available = probe_subset(speakers, seed)
+    x = np.asarray(embeddings, dtype=np.float64)[rows]
+    y = np.asarray(speakers, dtype=object)[rows]
     names, counts = np.unique(y.astype(str), return_counts=True)
-    if len(names) < 2 or counts.min() < 2:
+    if len(names) < 2:
         return None
     k = int(min(n_splits, counts.min()))
     cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
@@ -62,6 +86,7 @@ def speaker_probe(
     return {
         "n": int(len(y)),
         "n_speakers": int(len(names)),
+        "n_speakers_available": int(available),
         "cv_splits": k,
         "accuracy": accuracy,
         "accuracy_std": float(np.std(per_split)),
@@ -86,7 +111,7 @@ def probe_by_fold(
         result = speaker_probe(embeddings[fold], speakers[fold], n_splits, seed)
         if result is None:
             n = len(set(map(str, speakers[fold])))
-            skipped.append({"fold": int(fold), "reason": f"{n} speaker(s) or a speaker with < 2 utterances"})
+            skipped.append({"fold": int(fold), "reason": f"{n} speaker(s), fewer than 2 of them with 2+ utterances"})
             log.info("speaker probe: fold %s skipped (%d speaker(s))", fold, n)
             continue
         per_fold.append({"fold": int(fold), **result})
@@ -98,6 +123,8 @@ def probe_by_fold(
         "method": (
             "logistic regression on standardised embeddings, stratified "
             f"{n_splits}-fold CV (fewer when a speaker has fewer utterances), run per fold "
-            f"on that fold's {population}; chance = share of the most frequent speaker"
+            f"on that fold's {population} (speakers with one utterance left out; at most {MAX_SPEAKERS} "
+            f"speakers, those with the most utterances, and {MAX_PER_SPEAKER} utterances each); "
+            "chance = share of the most frequent speaker"
         ),
     }

@@ -55,16 +55,16 @@ def write_tables(out: Path, results: dict[str, Any]) -> list[Path]:
                             balance["f1_std"] ** 2, balance["f1_min"], balance["f1_max"], balance["f1_range"],
                             balance["worst_class"], balance["best_class"]])
         for p in r["probe"]["per_fold"]:
-            probe.append([name, p["fold"], p["n"], p["n_speakers"], p["cv_splits"], p["accuracy"],
-                          p["balanced_accuracy"], p["chance"], p["balanced_chance"]])
+            probe.append([name, p["fold"], p["n"], p["n_speakers"], p.get("n_speakers_available"), p["cv_splits"],
+                          p["accuracy"], p["balanced_accuracy"], p["chance"], p["balanced_chance"]])
     paths = [
         _csv(out / "overall.csv", ["model", "scope", "n", *HEADLINE], overall),
         _csv(out / "per_class.csv", ["model", "scope", "class", "precision", "recall", "f1", "support"], per_class),
         _csv(out / "confusion.csv", ["model", "scope", "reference", "predicted", "count"], confusion),
         _csv(out / "per_group.csv", ["model", "key", "group", "n", "wa", "ua", "macro_f1"], groups),
         _csv(out / "spread.csv", ["model", "key", "metric", *SPREAD_COLUMNS], spreads),
-        _csv(out / "probe.csv", ["model", "fold", "n", "n_speakers", "cv_splits", "accuracy",
-                                 "balanced_accuracy", "chance", "balanced_chance"], probe),
+        _csv(out / "probe.csv", ["model", "fold", "n", "n_speakers", "n_speakers_available", "cv_splits",
+                                 "accuracy", "balanced_accuracy", "chance", "balanced_chance"], probe),
     ]
     reps = [[name, i + 1, *(r[k] for k in REPETITION_COLUMNS)]
             for name, m in models.items() for i, r in enumerate(m.get("repetitions", {}).get("per_repetition", []))]
