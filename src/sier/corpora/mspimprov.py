@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 
 from sier.corpora.labels import LabelMap, get_label_map
-from sier.corpora.named_files import wav_files
+from sier.corpora.named_files import folder_holding, wav_files
 from sier.corpora.records import PrepareResult
 from sier.errors import CorpusError
 
@@ -38,13 +38,7 @@ LAYOUT = (f"{LABEL_FILE} beside the folders session1..session6, whose wavs are n
 
 def find_root(root: str | os.PathLike) -> Path:
     """The folder holding Evaluation.txt: `root` or one of its children."""
-    root = Path(root)
-    if not root.is_dir():
-        raise CorpusError(f"{root}: not a directory; pass the MSP-IMPROV folder with --root ({LAYOUT}).")
-    for candidate in [root, *sorted(p for p in root.iterdir() if p.is_dir())]:
-        if (candidate / LABEL_FILE).is_file():
-            return candidate
-    raise CorpusError(f"{root}: not an MSP-IMPROV tree; expected {LAYOUT}.")
+    return folder_holding(root, lambda f: (f / LABEL_FILE).is_file(), "MSP-IMPROV", LAYOUT, article="an")
 
 
 def read_consensus(path: Path) -> dict[str, str]:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Iterator
 
 from sier.corpora.labels import LabelMap, get_label_map
-from sier.corpora.named_files import wav_files
+from sier.corpora.named_files import folder_holding, wav_files
 from sier.corpora.records import PrepareResult
 from sier.errors import CorpusError
 
@@ -49,13 +49,8 @@ LAYOUT = ("Audios/ with the segments (MSP-PODCAST_0001_0008.wav) and Labels/labe
 
 def find_root(root: str | os.PathLike) -> Path:
     """The folder holding Audios/ and Labels/: `root` or one of its children."""
-    root = Path(root)
-    if not root.is_dir():
-        raise CorpusError(f"{root}: not a directory; pass the MSP-Podcast folder with --root ({LAYOUT}).")
-    for candidate in [root, *sorted(p for p in root.iterdir() if p.is_dir())]:
-        if (candidate / "Audios").is_dir() and (candidate / "Labels").is_dir():
-            return candidate
-    raise CorpusError(f"{root}: not an MSP-Podcast tree; expected {LAYOUT}.")
+    return folder_holding(root, lambda f: (f / "Audios").is_dir() and (f / "Labels").is_dir(), "MSP-Podcast", LAYOUT,
+                          article="an")
 
 
 def label_file(base: Path) -> Path:

@@ -1,7 +1,8 @@
 """Corpora whose file names say who speaks and with which emotion (all but IEMOCAP).
 
 Each such reader names its files and parses a name into a `NamedFile`; the rest (label map,
-durations, unreadable files, what was left out) is the same for all of them.
+durations, unreadable files, what was left out) is the same for all of them. The folder
+search (`folder_holding`) also serves the MSP readers, whose labels come from a label file.
 """
 
 from __future__ import annotations
@@ -34,16 +35,26 @@ def wav_files(folder: Path, recursive: bool = False) -> list[Path]:
     return sorted(p for p in found if not p.name.startswith("._"))
 
 
-def folder_of_speakers(root: str | os.PathLike, speaker_dir: re.Pattern, corpus: str, expected: str) -> Path:
-    """`root`, or the first folder below it, that holds speaker folders (names matching
-    `speaker_dir`); CorpusError naming the corpus and the `expected` layout otherwise."""
+def folder_holding(root: str | os.PathLike, holds: Callable[[Path], bool], corpus: str, expected: str,
+                   article: str | None = None) -> Path:
+    """`root`, or the first folder below it, for which `holds(folder)` is true (a copy unpacked
+    one level deeper is found too); CorpusError naming the corpus and the `expected` layout
+    otherwise ("not an MSP-Podcast tree": `article` where the first letter misleads)."""
     root = Path(root)
     if not root.is_dir():
         raise CorpusError(f"{root}: not a directory; pass the {corpus} folder with --root ({expected}).")
     for candidate in [root, *sorted(p for p in root.iterdir() if p.is_dir())]:
-        if any(speaker_dir.match(p.name) for p in candidate.iterdir() if p.is_dir()):
+        if holds(candidate):
             return candidate
-    raise CorpusError(f"{root}: not {'an' if corpus[0] in 'AEIOU' else 'a'} {corpus} tree; expected {expected}.")
+    article = article or ("an" if corpus[0] in "AEIOU" else "a")
+    raise CorpusError(f"{root}: not {article} {corpus} tree; expected {expected}.")
+
+
+def folder_of_speakers(root: str | os.PathLike, speaker_dir: re.Pattern, corpus: str, expected: str) -> Path:
+    """`root`, or the first folder below it, that holds speaker folders (names matching
+    `speaker_dir`); CorpusError naming the corpus and the `expected` layout otherwise."""
+    return folder_holding(root, lambda folder: any(speaker_dir.match(p.name) for p in folder.iterdir() if p.is_dir()),
+                          corpus, expected)
 
 
 def speaker_wavs(base: Path, speaker_dir: re.Pattern) -> list[Path]:
