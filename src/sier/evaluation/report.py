@@ -206,6 +206,8 @@ def write_report(runs: Sequence[ModelRun], out_dir: str | os.PathLike, max_atten
             results["comparison"]["repetitions"] = compare_repetitions(*reps)
     for run in runs:
         write_predictions_csv(out / f"predictions_{run.name}.csv", run.predictions)
+        for condition, table in run.conditions.items():  # "noise:10" -> predictions_enhanced_noise_10.csv
+            write_predictions_csv(out / f"predictions_{run.name}_{condition.replace(':', '_')}.csv", table)
     write_tables(out, results)
     figs = _figures(out, runs, results, max_attention_examples, seed)
     results["figures"] = {k: [os.path.relpath(p, out) for p in v] for k, v in figs.items()}
