@@ -19,7 +19,7 @@ import pytest
 
 from inference_fixtures import make_checkpoint, speechlike
 from sier.inference.stream import StreamStep
-from test_server import Running
+from test_server import Running, stream_session
 
 websockets = pytest.importorskip("websockets")
 STATIC = resources.files("sier.inference").joinpath("static")
@@ -113,21 +113,9 @@ def test_the_script_resamples_to_16k_pcm_that_the_stream_answers(recognizer, tmp
                              capture_output=True, timeout=60, check=True).stdout
     assert len(pcm) == 2 * 3 * 16000
 
-    async def send(host: str) -> list[dict]:
-        messages = []
-        async with websockets.connect(f"ws://{host}/stream?window_s=1&hop_s=1") as ws:
-            for i in range(0, len(pcm), 8192):
-                await ws.send(pcm[i : i + 8192])
-            await ws.send("end")
-            try:
-                async for m in ws:
-                    messages.append(json.loads(m))
-            except websockets.ConnectionClosed:
-                pass
-        return messages
-
+    chunks = [pcm[i : i + 8192] for i in range(0, len(pcm), 8192)] + ["end"]
     with Running(create_app(recognizer, ServerLimits())) as host:
-        messages = asyncio.run(send(host))
+        messages = asyncio.run(stream_session(host, chunks, "window_s=1&hop_s=1"))
     steps = [m for m in messages if m["type"] == "step"]
     assert [s["end_s"] for s in steps][:3] == [1.0, 2.0, 3.0]
     assert all(abs(sum(s["probs"].values()) - 1) < 1e-3 for s in steps)

@@ -126,23 +126,28 @@ def test_concurrency_limit_and_timeout(recognizer):
         assert r.status_code == 504 and "longer than" in r.json()["detail"]
 
 
+async def stream_session(host: str, payloads, query: str) -> list[dict]:
+    """Send `payloads` (PCM bytes, then "end") to /stream?`query`; every message the server sends back."""
+    messages = []
+    async with websockets.connect(f"ws://{host}/stream?{query}") as ws:
+        try:
+            for p in payloads:
+                await ws.send(p)
+            async for m in ws:
+                messages.append(json.loads(m))
+        except websockets.ConnectionClosed:
+            pass
+    return messages
+
+
 def test_websocket_stream(recognizer):
     from sier.inference.server import ServerLimits, create_app
 
     audio = speechlike(4.5)
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
 
-    async def client(host: str, payloads, query="window_s=3&hop_s=1&smoothing=majority"):
-        messages = []
-        async with websockets.connect(f"ws://{host}/stream?{query}") as ws:
-            try:
-                for p in payloads:
-                    await ws.send(p)
-                async for m in ws:
-                    messages.append(json.loads(m))
-            except websockets.ConnectionClosed:
-                pass
-        return messages
+    def client(host: str, payloads, query="window_s=3&hop_s=1&smoothing=majority"):
+        return stream_session(host, payloads, query)
 
     with Running(create_app(recognizer, ServerLimits(max_streams=2))) as host:
         chunk = 3200 * 2  # 0.2 s of 16-bit samples

@@ -146,9 +146,10 @@ def _refuse_partitioned(utterances: Sequence[Utterance], protocol: str) -> None:
     (or a speaker and the rest of its partition) is no protocol anyone compares with."""
     from sier.corpora.registry import OFFICIAL_PARTITIONS
 
-    for corpus in sorted({u.corpus for u in utterances} & set(OFFICIAL_PARTITIONS)):
-        names = ", ".join(OFFICIAL_PARTITIONS[corpus].values())
-        raise SplitError(f"{corpus}'s sessions are its own partitions ({names}), not speaker groups; "
+    partitioned = sorted({u.corpus for u in utterances} & set(OFFICIAL_PARTITIONS))
+    if partitioned:
+        names = ", ".join(OFFICIAL_PARTITIONS[partitioned[0]].values())
+        raise SplitError(f"{partitioned[0]}'s sessions are its own partitions ({names}), not speaker groups; "
                          f"split it with --protocol official, not {protocol}")
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from sier.errors import EvaluationError
 from sier.evaluation.predictions import Predictions, concat, read_predictions_csv
-from sier.evaluation.repetitions import QUANTITY_LABELS, REPEAT_QUANTITIES, repetition_row
+from sier.evaluation.repetitions import QUANTITY_LABELS, REPEAT_QUANTITIES, summarize_repetitions
 
 # Fields that say where or how a run executed, or name it: never a difference between variants.
 IGNORED = ("name", "output_dir", "seed", "cache_dir", "folds", "devices", "accelerator", "strategy", "num_nodes",
@@ -86,16 +86,16 @@ def experiment_table(paths: Sequence[str | os.PathLike]) -> dict[str, Any]:
         if any(sorted(set(m.predictions.folds())) != folds for m in members):
             notes.append(f"the seeds of {members[0].directory.name} tested different folds; compare their rows "
                          "with care")
-        scores = [repetition_row(m.predictions) for m in members]
-        values = {q: np.array([s[q] for s in scores], dtype=float) for q in REPEAT_QUANTITIES}
+        runs = [str(m.directory) for m in members]
+        scores = summarize_repetitions([m.predictions for m in members], runs)
         rows.append({
             **{f: members[0].config.get(f) for f in columns},
-            "runs": [str(m.directory) for m in members],
+            "runs": runs,
             "seeds": [m.config.get("seed") for m in members],
             "folds": folds,
-            "n": scores[0]["n"],
-            "mean": {q: float(v.mean()) for q, v in values.items()},
-            "std": {q: float(v.std(ddof=1)) if len(v) > 1 else float("nan") for q, v in values.items()},
+            "n": scores["per_repetition"][0]["n"],
+            "mean": scores["mean"],
+            "std": scores["std"],
         })
     differing_data = [f for f in columns if f in TEST_DATA]
     fold_sets = {tuple(r["folds"]) for r in rows}

@@ -68,6 +68,7 @@ class Recognizer:
     session: Any = None  # onnxruntime.InferenceSession for runtime "onnx"
     onnx_kind: str | None = None  # "classifier" or "whole" for runtime "onnx"
     info: dict[str, Any] = field(default_factory=dict)  # what /health and reports show
+    feature_config: dict[str, Any] = field(default_factory=dict)  # the checkpoint's, for ensembles to compare
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, runtime: str = "torch", onnx_path: str | os.PathLike | None = None,
@@ -91,7 +92,8 @@ class Recognizer:
         frontend, _ = build_frontend(fcfg)
         info = {"checkpoint": str(path), "upstream": fcfg.upstream, "label_map": meta.get("label_map"),
                 "model_kind": ckpt.model_config.kind, "runtime": runtime}
-        rec = cls(frontend.eval(), model.eval(), list(meta["classes"]), runtime, info=info)
+        rec = cls(frontend.eval(), model.eval(), list(meta["classes"]), runtime, info=info,
+                  feature_config=dict(meta["feature_config"]))
         if runtime == "onnx":
             if onnx_path is None:
                 raise InferenceError("--runtime onnx needs --onnx PATH (write one with `sier export`).")
@@ -175,14 +177,13 @@ def ensemble_recognizer(paths: Sequence[str | os.PathLike]) -> Recognizer:
     if not paths:
         raise InferenceError("an ensemble needs at least one checkpoint.")
     first = Recognizer.from_checkpoint(paths[0])
-    features = load_ser_model(paths[0])[1].meta.get("feature_config")
     models = [first.model]
     for path in paths[1:]:
         model, ckpt = load_ser_model(path)
         if list(ckpt.meta.get("classes") or []) != first.classes:
             raise InferenceError(f"{path}: classes {ckpt.meta.get('classes')} differ from {paths[0]}'s {first.classes}; "
                                  "an ensemble needs models of one label map.")
-        if ckpt.meta.get("feature_config") != features:
+        if ckpt.meta.get("feature_config") != first.feature_config:
             raise InferenceError(f"{path}: its features (upstream, layers) differ from {paths[0]}'s; an ensemble "
                                  "shares one front-end.")
         models.append(model.eval())
