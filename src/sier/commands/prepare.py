@@ -14,6 +14,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", required=True, help="; ".join(f"{c}: {r}" for c, r in ROOTS.items()))
     p.add_argument("--label_map", default=None,
                    help=f"default: the corpus's 4 classes (neu, hap, ang, sad); all: {maps}")
+    p.add_argument("--subset", default="all", metavar="NAME[,NAME]",
+                   help="keep some recordings only: iemocap improvised or scripted; mspimprov read, improvised, "
+                        "natural (default: all)")
     p.add_argument("--out", default="data/manifest.csv", help="manifest to write (CSV)")
 
 
@@ -24,13 +27,15 @@ def run(args: argparse.Namespace) -> int:
     from sier.errors import CorpusError
 
     label_map = args.label_map or default_label_map(args.corpus)
-    result = read_corpus(args.corpus, args.root, label_map)
+    result = read_corpus(args.corpus, args.root, label_map, args.subset)
     if not result.utterances:
         raise CorpusError(f"{args.root}: no labelled utterance with a wav was found under {label_map}.")
     write_manifest(args.out, result.utterances)
     print(count_table(result.utterances, get_label_map(label_map).classes))
     hours = sum(u.duration_s for u in result.utterances) / 3600
     print(f"\n{len(result.utterances)} utterances, {hours:.2f} h -> {args.out}")
+    for note in result.notes:
+        print(note)
     for warning in result.warnings:
         print(f"warning: {warning}")
     return 0

@@ -40,6 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--label_map", default=S,
                    help="default: the corpus's 4 classes (iemocap-4, emodb-4, ...: neu, hap, ang, sad); also "
                         "iemocap-6, iemocap-all, emodb-7, ravdess-8, cremad-6, emovo-7, shemo-6, esd-5, msppodcast-8")
+    g.add_argument("--subset", default=S, metavar="NAME[,NAME]",
+                   help="keep some recordings only: iemocap improvised or scripted; mspimprov read, improvised, "
+                        "natural (default: all)")
     g.add_argument("--protocol", choices=list(PROTOCOLS), default=S,
                    help="session: leave one session (EmoDB, RAVDESS, ...: speaker group) out (default; 5 folds on "
                         "IEMOCAP); speaker: leave one speaker out (10 folds on IEMOCAP); corpus: leave one corpus out "

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sier.corpora.labels import IEMOCAP4_FULL_RELEASE, LabelMap, get_label_map
 from sier.corpora.records import PrepareResult, Utterance, count_differences
+from sier.corpora.subsets import ALL, left_out_note, subset_filter, subset_names
 from sier.errors import CorpusError
 
 log = logging.getLogger(__name__)
@@ -92,9 +93,11 @@ def speaker_of(utt_id: str) -> tuple[str, int, str]:
     return f"Ses{session:02d}{m['gender']}", session, m["gender"]
 
 
-def read_iemocap(root: str | os.PathLike, label_map: str | LabelMap = "iemocap-4") -> PrepareResult:
-    """Read an IEMOCAP tree into Utterances under `label_map`, sorted by id."""
+def read_iemocap(root: str | os.PathLike, label_map: str | LabelMap = "iemocap-4", subset: str = ALL) -> PrepareResult:
+    """Read an IEMOCAP tree into Utterances under `label_map`, sorted by id; `subset`
+    "improvised" or "scripted" keeps those dialogs only (sier.corpora.subsets)."""
     lmap = get_label_map(label_map) if isinstance(label_map, str) else label_map
+    in_subset = subset_filter(CORPUS, subset)
     base = find_root(root)
     sessions = sorted(
         (p for p in base.iterdir() if p.is_dir() and SESSION_DIR.match(p.name)),
@@ -102,12 +105,16 @@ def read_iemocap(root: str | os.PathLike, label_map: str | LabelMap = "iemocap-4
     )
     result = PrepareResult(utterances=[])
     seen: set[str] = set()
+    left_out = 0
     for session_dir in sessions:
         for label_file in label_files(session_dir):
             for utt_id, raw in parse_label_file(label_file):
                 if utt_id in seen:
                     continue
                 seen.add(utt_id)
+                if not in_subset(utt_id):
+                    left_out += 1
+                    continue
                 label = lmap.map(raw)
                 if label is None:
                     result.drop(raw)
@@ -118,8 +125,10 @@ def read_iemocap(root: str | os.PathLike, label_map: str | LabelMap = "iemocap-4
                     continue
                 result.add(utt_id, wav, *speaker_of(utt_id), label, CORPUS)
     result.finish()
+    if subset_names(subset):  # the full release's counts are those of every dialog
+        result.notes.append(left_out_note(CORPUS, subset, left_out))
     # The synthetic corpus (sier synth) marks itself with synth.json; its counts are its own.
-    if lmap.name == "iemocap-4" and not (base / "synth.json").is_file():
+    elif lmap.name == "iemocap-4" and not (base / "synth.json").is_file():
         result.warnings.extend(compare_with_full_release(result.utterances))
     return result
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from sier.corpora.labels import LabelMap, get_label_map
 from sier.corpora.named_files import folder_holding, wav_files
 from sier.corpora.records import PrepareResult
+from sier.corpora.subsets import ALL, left_out_note, subset_filter, subset_names
 from sier.errors import CorpusError
 
 CORPUS = "mspimprov"
@@ -54,19 +55,24 @@ def read_consensus(path: Path) -> dict[str, str]:
     return labels
 
 
-def read_mspimprov(root: str | os.PathLike, label_map: str | LabelMap = "mspimprov-4") -> PrepareResult:
-    """Read an MSP-IMPROV tree into Utterances under `label_map`, sorted by id."""
+def read_mspimprov(root: str | os.PathLike, label_map: str | LabelMap = "mspimprov-4", subset: str = ALL) -> PrepareResult:
+    """Read an MSP-IMPROV tree into Utterances under `label_map`, sorted by id; `subset` keeps
+    some recording types only ("read", "improvised", "natural"; sier.corpora.subsets)."""
     lmap = get_label_map(label_map, CORPUS) if isinstance(label_map, str) else label_map
+    in_subset = subset_filter(CORPUS, subset)
     base = find_root(root)
     consensus = read_consensus(base / LABEL_FILE)
     wavs = {p.stem: p for p in wav_files(base, recursive=True) if FILE_NAME.match(p.stem)}
     result = PrepareResult(utterances=[])
     odd = []
+    left_out = 0
     for stem, letter in consensus.items():
         m = FILE_NAME.match(stem)
         label = lmap.map(EMOTIONS.get(letter, letter))
         if m is None:
             odd.append(stem)
+        elif not in_subset(stem):
+            left_out += 1
         elif label is None:
             result.drop(letter)
         elif stem not in wavs:
@@ -75,6 +81,8 @@ def read_mspimprov(root: str | os.PathLike, label_map: str | LabelMap = "mspimpr
             spk = f"{m['gender']}{m['session']}"
             result.add(stem, wavs[stem], f"improv{spk}", int(m["session"]), m["gender"], label, CORPUS)
     result.finish()
+    if subset_names(subset):
+        result.notes.append(left_out_note(CORPUS, subset, left_out))
     if odd:
         result.warnings.append(f"{len(odd)} line(s) of {LABEL_FILE} name no MSP-IMPROV turn and were left out, "
                                f"e.g. {odd[0]}")

@@ -40,6 +40,7 @@ class PrepareResult:
     bad_wavs: list[str] = field(default_factory=list)  # "id: reason" for unreadable wavs
     dropped_labels: dict[str, int] = field(default_factory=dict)  # raw label -> count dropped
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what a chosen option left out (not a problem)
 
     def add(self, utt_id: str, wav: Path, speaker: str, session: int, gender: str, label: str, corpus: str) -> None:
         """Keep an utterance, with its duration read from the wav's header; an unreadable wav,

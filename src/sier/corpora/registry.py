@@ -18,6 +18,7 @@ from sier.corpora.msppodcast import read_msppodcast
 from sier.corpora.ravdess import read_ravdess
 from sier.corpora.records import PrepareResult
 from sier.corpora.shemo import read_shemo
+from sier.corpora.subsets import ALL, subset_filter, subset_names
 from sier.errors import CorpusError
 
 READERS: dict[str, Callable[..., PrepareResult]] = {
@@ -73,8 +74,12 @@ def default_label_map(corpus: str) -> str:
     return DEFAULT_LABEL_MAPS[corpus]
 
 
-def read_corpus(corpus: str, root: str | os.PathLike, label_map: str | None = None) -> PrepareResult:
-    """Read the `corpus` tree at `root` under `label_map` (default: the corpus's own 4 classes)."""
+def read_corpus(corpus: str, root: str | os.PathLike, label_map: str | None = None, subset: str = ALL) -> PrepareResult:
+    """Read the `corpus` tree at `root` under `label_map` (default: the corpus's own 4 classes),
+    keeping `subset` only (sier.corpora.subsets; "all" by default)."""
     reader = _reader(corpus)
     name = label_map or DEFAULT_LABEL_MAPS[corpus]
-    return reader(root, get_label_map(name, corpus))
+    if not subset_names(subset):
+        return reader(root, get_label_map(name, corpus))
+    subset_filter(corpus, subset)  # a clear error before the tree is read
+    return reader(root, get_label_map(name, corpus), subset=subset)

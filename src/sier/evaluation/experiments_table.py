@@ -27,7 +27,7 @@ from sier.evaluation.repetitions import QUANTITY_LABELS, REPEAT_QUANTITIES, summ
 IGNORED = ("name", "output_dir", "seed", "cache_dir", "folds", "devices", "accelerator", "strategy", "num_nodes",
            "num_workers", "progress", "log_interval")
 # Fields that decide the test data: variants that differ in them are not compared like for like.
-TEST_DATA = ("manifest", "corpus_root", "corpus", "label_map", "protocol")
+TEST_DATA = ("manifest", "corpus_root", "corpus", "label_map", "subset", "protocol")
 
 
 @dataclass(frozen=True)

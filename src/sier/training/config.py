@@ -32,6 +32,7 @@ class TrainConfig:
     corpus_root: str | None = None  # corpus tree (IEMOCAP_full_release or its parent, ...); or give `manifest`
     manifest: tuple[str, ...] | None = None  # manifest CSV(s) from `sier prepare`, instead of corpus_root; several are pooled
     label_map: str | None = None  # named label map (iemocap-4, iemocap-6, emodb-7, ...); None = the corpus's 4 classes
+    subset: str = "all"  # recordings kept: IEMOCAP "improvised"/"scripted", MSP-IMPROV "read"/"improvised"/"natural"
     protocol: str = "session"  # "session", "speaker", "corpus" (leave one out) or "official" (MSP-Podcast's partitions)
     folds: tuple[int, ...] | None = None  # fold indices to run (e.g. (0, 2)); None = every fold
     # --- features (see sier.features.FeatureConfig)
@@ -129,6 +130,13 @@ class TrainConfig:
             parse_augments(self.wave_augment)
         except SierError as exc:
             problems.append(str(exc))
+        if not self.manifest:  # a manifest's corpora are checked when it is read
+            try:
+                from sier.corpora.subsets import subset_filter
+
+                subset_filter(self.corpus, self.subset)
+            except SierError as exc:
+                problems.append(str(exc))
         if problems:
             raise TrainingError("invalid training config: " + "; ".join(problems))
 

@@ -83,8 +83,9 @@ def read_utterances(config: TrainConfig) -> list[Utterance]:
     """The manifests' utterances (pooled), or those read from corpus_root under the label map."""
     if config.manifest:
         from sier.corpora.labels import get_label_map
+        from sier.corpora.subsets import select_subset
 
-        utterances = read_manifests(config.manifest)
+        utterances = select_subset(read_manifests(config.manifest), config.subset)
         classes = get_label_map(config.label_map).classes
         unknown = sorted({u.label for u in utterances} - set(classes))
         if unknown:  # before features are extracted, not when the first fold starts
@@ -99,9 +100,11 @@ def read_utterances(config: TrainConfig) -> list[Utterance]:
         )
     from sier.corpora.registry import read_corpus
 
-    result = read_corpus(config.corpus, config.corpus_root, config.label_map)
+    result = read_corpus(config.corpus, config.corpus_root, config.label_map, config.subset)
     for warning in result.warnings:
         log.warning("%s", warning)
+    for note in result.notes:
+        log.info("%s", note)
     if not result.utterances:
         raise TrainingError(f"{config.corpus_root}: no labelled utterance with a wav was found.")
     return result.utterances
