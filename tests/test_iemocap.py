@@ -35,7 +35,8 @@ def expected_manifest(root: Path, turns, label_map: str) -> list[Utterance]:
             continue
         wav = root / f"Session{t.session}" / "sentences" / "wav" / t.dialog / f"{t.id}.wav"
         out.append(
-            Utterance(t.id, str(wav.resolve()), t.speaker, t.session, t.speaker[-1], label, t.duration_s, "iemocap")
+            Utterance(t.id, str(wav.resolve()), t.speaker, t.session, t.speaker[-1], label, t.duration_s, "iemocap",
+                      3.0, 2.5, 3.5)  # summary_line's [V, A, D] is [2.5, 3.0, 3.5]
         )
     return sorted(out, key=lambda u: u.id)
 
@@ -138,8 +139,11 @@ def test_parse_label_file_takes_only_summary_lines(tmp_path):
         "A-M:\tval 2; act 2; dom  3;\t()\n\n"
         "[10.0100 - 11.3925]\tSes01F_impro01_M001\txxx\t[2.0000, 3.5000, 3.5000]\n"
         "[12.0000 - 13.0000]\tnot_an_id_F000\tneu\t[2.0000, 3.5000, 3.5000]\n"
+        "[14.0000 - 15.0000]\tSes01F_impro01_F002\tneu\t[\n"  # no ratings: the label still counts
     )
-    assert parse_label_file(f) == [("Ses01F_impro01_F000", "neu"), ("Ses01F_impro01_M001", "xxx")]
+    assert parse_label_file(f) == [("Ses01F_impro01_F000", "neu", (2.5, 2.5, 2.5)),
+                                   ("Ses01F_impro01_M001", "xxx", (3.5, 2.0, 3.5)),  # [V, A, D] -> (A, V, D)
+                                   ("Ses01F_impro01_F002", "neu", (None, None, None))]
 
 
 @pytest.mark.parametrize(
@@ -330,7 +334,8 @@ def test_manifest_round_trip_and_idempotent(tree, tmp_path):
     m = tmp_path / "out" / "manifest.csv"
     write_manifest(m, utts)
     assert m.read_text().splitlines()[0].split(",") == MANIFEST_FIELDS
-    assert MANIFEST_FIELDS == ["id", "path", "speaker", "session", "gender", "label", "duration_s", "corpus"]
+    assert MANIFEST_FIELDS == ["id", "path", "speaker", "session", "gender", "label", "duration_s", "corpus",
+                               "arousal", "valence", "dominance"]
     assert read_manifest(m) == utts
     first = m.read_bytes()
     write_manifest(m, read_iemocap(tree, "iemocap-all").utterances)
@@ -339,9 +344,16 @@ def test_manifest_round_trip_and_idempotent(tree, tmp_path):
 
 
 def test_manifest_round_trip_awkward_values(tmp_path):
-    utts = [Utterance("a,b", '/x/"q"/a b.wav', "Ses01F", 1, "F", "neu", 1 / 3, "iemocap")]
+    utts = [Utterance("a,b", '/x/"q"/a b.wav', "Ses01F", 1, "F", "neu", 1 / 3, "iemocap"),
+            Utterance("c", "/x/c.wav", "Ses01M", 1, "M", "ang", 2.0, "iemocap", 1 / 3, 2.5, None)]
     write_manifest(tmp_path / "m.csv", utts)
     assert read_manifest(tmp_path / "m.csv") == utts
+
+
+def test_manifests_written_before_the_dimension_columns_still_read(tmp_path):
+    (tmp_path / "old.csv").write_text("id,path,speaker,session,gender,label,duration_s,corpus\n"
+                                      "c,/x/c.wav,Ses01M,1,M,ang,2.0,iemocap\n")
+    assert read_manifest(tmp_path / "old.csv") == [Utterance("c", "/x/c.wav", "Ses01M", 1, "M", "ang", 2.0, "iemocap")]
 
 
 def test_read_manifest_errors(tmp_path):

@@ -80,7 +80,7 @@ def expected(root: Path, durations: dict[str, float], classes: tuple[str, ...]) 
             continue
         gender, part = SPEAKERS[spk]
         utts.append(Utterance(seg, str((root / "Audios" / row["FileName"]).resolve()), f"msp{spk}", SESSION[part],
-                              gender[0], label, durations[seg], "msppodcast"))
+                              gender[0], label, durations[seg], "msppodcast", 4.2, 3.8, 4.0))
     return sorted(utts, key=lambda u: u.id)
 
 

@@ -14,6 +14,7 @@ import os
 import re
 from pathlib import Path
 
+from sier.corpora.dimensions import parse_value
 from sier.corpora.labels import IEMOCAP4_FULL_RELEASE, LabelMap, get_label_map
 from sier.corpora.records import PrepareResult, Utterance, count_differences
 from sier.corpora.subsets import ALL, left_out_note, subset_filter, subset_names
@@ -30,6 +31,7 @@ UTTERANCE_ID = re.compile(
 # [start - end]<TAB>id<TAB>label<TAB>[V, A, D]; per-annotator lines start with C-, A-, etc.
 SUMMARY_LINE = re.compile(
     r"^\[\s*(?P<start>[\d.]+)\s*-\s*(?P<end>[\d.]+)\s*\]\s+(?P<id>Ses\S+)\s+(?P<label>[a-z]+)\s+\["
+    r"(?:\s*(?P<v>[\d.]+)\s*,\s*(?P<a>[\d.]+)\s*,\s*(?P<d>[\d.]+)\s*\])?"
 )
 SESSION_DIR = re.compile(r"^Session(?P<n>\d+)$")
 
@@ -68,14 +70,18 @@ def label_files(session_dir: Path) -> list[Path]:
     return files
 
 
-def parse_label_file(path: Path) -> list[tuple[str, str]]:
-    """(utterance id, raw label) of each summary line; other lines are ignored."""
+Dimensions = tuple[float | None, float | None, float | None]
+
+
+def parse_label_file(path: Path) -> list[tuple[str, str, Dimensions]]:
+    """(utterance id, raw label, (arousal, valence, dominance)) of each summary line; other
+    lines are ignored. The line gives the mean ratings as [V, A, D]; None where it has none."""
     text = path.read_bytes().decode("utf-8-sig", errors="replace")
     found = []
     for line in text.splitlines():  # handles CRLF and stray CR
         m = SUMMARY_LINE.match(line.strip())
         if m and UTTERANCE_ID.match(m["id"]):
-            found.append((m["id"], m["label"]))
+            found.append((m["id"], m["label"], (parse_value(m["a"]), parse_value(m["v"]), parse_value(m["d"]))))
     return found
 
 
@@ -108,7 +114,7 @@ def read_iemocap(root: str | os.PathLike, label_map: str | LabelMap = "iemocap-4
     left_out = 0
     for session_dir in sessions:
         for label_file in label_files(session_dir):
-            for utt_id, raw in parse_label_file(label_file):
+            for utt_id, raw, dims in parse_label_file(label_file):
                 if utt_id in seen:
                     continue
                 seen.add(utt_id)
@@ -123,7 +129,7 @@ def read_iemocap(root: str | os.PathLike, label_map: str | LabelMap = "iemocap-4
                 if not wav.is_file():
                     result.missing_wavs.append(utt_id)
                     continue
-                result.add(utt_id, wav, *speaker_of(utt_id), label, CORPUS)
+                result.add(utt_id, wav, *speaker_of(utt_id), label, CORPUS, dims)
     result.finish()
     if subset_names(subset):  # the full release's counts are those of every dialog
         result.notes.append(left_out_note(CORPUS, subset, left_out))

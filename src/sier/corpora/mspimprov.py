@@ -21,6 +21,7 @@ import os
 import re
 from pathlib import Path
 
+from sier.corpora.dimensions import parse_value
 from sier.corpora.labels import LabelMap, get_label_map
 from sier.corpora.named_files import folder_holding, wav_files
 from sier.corpora.records import PrepareResult
@@ -30,7 +31,8 @@ from sier.errors import CorpusError
 CORPUS = "mspimprov"
 
 LABEL_FILE = "Evaluation.txt"
-CONSENSUS = re.compile(r"^UTD-IMPROV-(?P<name>[A-Z0-9-]+)\.avi;\s*(?P<label>[A-Z]);")
+CONSENSUS = re.compile(r"^UTD-IMPROV-(?P<name>[A-Z0-9-]+)\.avi;\s*(?P<label>[A-Z]);(?P<rest>.*)$")
+RATING = re.compile(r"(?P<dim>[AVD])\s*:\s*(?P<value>[^;\s]+)")
 FILE_NAME = re.compile(r"^MSP-IMPROV-S\d{2}[A-Z]-(?P<gender>[FM])(?P<session>0[1-6])-[A-Z]-[A-Z0-9]+$")
 EMOTIONS = {"A": "ang", "H": "hap", "S": "sad", "N": "neu", "O": "oth", "X": "xxx"}
 LAYOUT = (f"{LABEL_FILE} beside the folders session1..session6, whose wavs are named like "
@@ -42,13 +44,15 @@ def find_root(root: str | os.PathLike) -> Path:
     return folder_holding(root, lambda f: (f / LABEL_FILE).is_file(), "MSP-IMPROV", LAYOUT, article="an")
 
 
-def read_consensus(path: Path) -> dict[str, str]:
-    """Wav stem (MSP-IMPROV-S01A-F01-P-FM01) -> consensus letter, from Evaluation.txt."""
+def read_consensus(path: Path) -> dict[str, tuple[str, tuple[float | None, float | None, float | None]]]:
+    """Wav stem (MSP-IMPROV-S01A-F01-P-FM01) -> (consensus letter, (arousal, valence,
+    dominance)), from Evaluation.txt; a rating given as NaN (some dominance values) is None."""
     labels = {}
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         m = CONSENSUS.match(line.strip())
         if m:
-            labels[f"MSP-IMPROV-{m['name']}"] = m["label"]
+            ratings = {r["dim"]: parse_value(r["value"]) for r in RATING.finditer(m["rest"])}
+            labels[f"MSP-IMPROV-{m['name']}"] = (m["label"], (ratings.get("A"), ratings.get("V"), ratings.get("D")))
     if not labels:
         raise CorpusError(f"{path}: no consensus line such as 'UTD-IMPROV-S01A-F01-P-FM01.avi; A; A:4.0; ...'; "
                           "is it MSP-IMPROV's Evaluation.txt?")
@@ -66,7 +70,7 @@ def read_mspimprov(root: str | os.PathLike, label_map: str | LabelMap = "mspimpr
     result = PrepareResult(utterances=[])
     odd = []
     left_out = 0
-    for stem, letter in consensus.items():
+    for stem, (letter, dims) in consensus.items():
         m = FILE_NAME.match(stem)
         label = lmap.map(EMOTIONS.get(letter, letter))
         if m is None:
@@ -79,7 +83,7 @@ def read_mspimprov(root: str | os.PathLike, label_map: str | LabelMap = "mspimpr
             result.missing_wavs.append(stem)
         else:
             spk = f"{m['gender']}{m['session']}"
-            result.add(stem, wavs[stem], f"improv{spk}", int(m["session"]), m["gender"], label, CORPUS)
+            result.add(stem, wavs[stem], f"improv{spk}", int(m["session"]), m["gender"], label, CORPUS, dims)
     result.finish()
     if subset_names(subset):
         result.notes.append(left_out_note(CORPUS, subset, left_out))

@@ -29,6 +29,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
+from sier.corpora.dimensions import parse_value
 from sier.corpora.labels import LabelMap, get_label_map
 from sier.corpora.named_files import folder_holding, wav_files
 from sier.corpora.records import PrepareResult
@@ -141,7 +142,8 @@ def read_msppodcast(root: str | os.PathLike, label_map: str | LabelMap = "msppod
         elif name not in wavs:
             result.missing_wavs.append(name[:-4])
         else:
-            result.add(name[:-4], wavs[name], f"msp{speaker}", PARTITIONS[part], genders[speaker], label, CORPUS)
+            dims = tuple(parse_value(row.get(column)) for column in ("EmoAct", "EmoVal", "EmoDom"))
+            result.add(name[:-4], wavs[name], f"msp{speaker}", PARTITIONS[part], genders[speaker], label, CORPUS, dims)
     result.finish()
     result.warnings.extend(warnings)
     result.warnings.extend(f"{n} segment(s) {why} left out ({labels.name})" for why, n in sorted(left_out.items()))

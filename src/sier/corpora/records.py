@@ -26,9 +26,20 @@ class Utterance:
     label: str  # class after the label map, e.g. "hap"
     duration_s: float  # seconds, read from the file header
     corpus: str  # e.g. "iemocap"
+    # Perceived emotion dimensions on the corpus's own scale (sier.corpora.dimensions.SCALES),
+    # None where the corpus gives none.
+    arousal: float | None = None
+    valence: float | None = None
+    dominance: float | None = None
+
+    @property
+    def dimensions(self) -> tuple[float | None, float | None, float | None]:
+        """(arousal, valence, dominance), each None where unknown."""
+        return self.arousal, self.valence, self.dominance
 
 
 MANIFEST_FIELDS = [f.name for f in fields(Utterance)]
+DIMENSION_FIELDS = ("arousal", "valence", "dominance")  # optional columns: manifests before them lack them
 
 
 @dataclass
@@ -42,9 +53,11 @@ class PrepareResult:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what a chosen option left out (not a problem)
 
-    def add(self, utt_id: str, wav: Path, speaker: str, session: int, gender: str, label: str, corpus: str) -> None:
-        """Keep an utterance, with its duration read from the wav's header; an unreadable wav,
-        or one without samples (CREMA-D ships one), is left out and named in `bad_wavs` instead."""
+    def add(self, utt_id: str, wav: Path, speaker: str, session: int, gender: str, label: str, corpus: str,
+            dimensions: tuple[float | None, float | None, float | None] = (None, None, None)) -> None:
+        """Keep an utterance, with its duration read from the wav's header and its (arousal,
+        valence, dominance); an unreadable wav, or one without samples (CREMA-D ships one),
+        is left out and named in `bad_wavs` instead."""
         from sier.audio import audio_duration  # numpy, soundfile: only when a corpus is read
         from sier.errors import AudioError
 
@@ -56,7 +69,8 @@ class PrepareResult:
         if duration <= 0:
             self.bad_wavs.append(f"{utt_id}: {wav}: the file holds no audio samples")
             return
-        self.utterances.append(Utterance(utt_id, str(wav.resolve()), speaker, session, gender, label, duration, corpus))
+        self.utterances.append(Utterance(utt_id, str(wav.resolve()), speaker, session, gender, label, duration, corpus,
+                                         *dimensions))
 
     def drop(self, raw_label: str) -> None:
         """Count an utterance whose label the label map leaves out."""
@@ -104,6 +118,8 @@ def write_manifest(path: str | os.PathLike, utterances: Sequence[Utterance]) -> 
     for utt in utterances:
         row = asdict(utt)
         row["duration_s"] = repr(float(utt.duration_s))  # shortest text that reads back exactly
+        for name in DIMENSION_FIELDS:
+            row[name] = "" if row[name] is None else repr(float(row[name]))
         writer.writerow(row)
     write_text(path, buf.getvalue())
 
@@ -115,7 +131,7 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
         raise CorpusError(f"{path}: manifest not found; create it with `sier prepare`.")
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
-        missing = set(MANIFEST_FIELDS) - set(reader.fieldnames or [])
+        missing = set(MANIFEST_FIELDS) - set(DIMENSION_FIELDS) - set(reader.fieldnames or [])
         if missing:
             raise CorpusError(
                 f"{path}: not a sier manifest (missing columns {sorted(missing)}); "
@@ -132,11 +148,16 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
                     label=row["label"],
                     duration_s=float(row["duration_s"]),
                     corpus=row["corpus"],
+                    **{name: _optional_float(row.get(name)) for name in DIMENSION_FIELDS},
                 )
                 for row in reader
             ]
         except (TypeError, ValueError) as exc:  # TypeError: a row with too few columns
             raise CorpusError(f"{path}: malformed manifest row ({exc}); re-run `sier prepare`.") from exc
+
+
+def _optional_float(text: str | None) -> float | None:
+    return None if text is None or text.strip() in ("", "nan", "NaN") else float(text)
 
 
 def read_manifests(paths: Sequence[str | os.PathLike]) -> list[Utterance]:

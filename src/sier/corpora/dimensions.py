@@ -1,0 +1,45 @@
+"""Perceived emotion dimensions (arousal, valence, dominance): each corpus's scale, and the
+common 0..1 scale that models learn and are scored on.
+
+IEMOCAP and MSP-IMPROV rate each dimension from 1 to 5, MSP-Podcast from 1 to 7; the
+manifest keeps the corpus's own values, and (value - low) / (high - low) puts every
+corpus on 0..1 so that pooled corpora share one target. The concordance correlation
+coefficient, the usual score of dimensional SER, is unchanged by mapping predictions and
+targets to another scale together, so scores on 0..1 are scores on the corpus's scale.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+from sier.corpora.records import DIMENSION_FIELDS, Utterance
+
+DIMENSIONS = DIMENSION_FIELDS  # ("arousal", "valence", "dominance")
+SCALES: dict[str, tuple[float, float]] = {"iemocap": (1.0, 5.0), "mspimprov": (1.0, 5.0), "msppodcast": (1.0, 7.0)}
+
+
+def parse_value(text: str | None) -> float | None:
+    """A rating as a float; None for an empty or non-finite entry (MSP-IMPROV writes NaN)."""
+    try:
+        value = float(text) if text is not None and text.strip() else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) else None
+
+
+def normalized(utt: Utterance) -> tuple[float, float, float]:
+    """(arousal, valence, dominance) of `utt` on 0..1; NaN where unknown or the corpus has no scale."""
+    low, high = SCALES.get(utt.corpus, (math.nan, math.nan))
+    return tuple(math.nan if v is None else (v - low) / (high - low) for v in utt.dimensions)  # type: ignore[return-value]
+
+
+def on_corpus_scale(value: float, corpus: str) -> float:
+    """A 0..1 value back on `corpus`'s own scale (NaN for a corpus without one)."""
+    low, high = SCALES.get(corpus, (math.nan, math.nan))
+    return low + value * (high - low)
+
+
+def rated(utterances: Iterable[Utterance]) -> int:
+    """How many of `utterances` carry at least one dimension of a corpus with a scale."""
+    return sum(1 for u in utterances if u.corpus in SCALES and any(v is not None for v in u.dimensions))
