@@ -76,6 +76,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="add a speaker classifier behind gradient reversal")
     g.add_argument("--adversarial_weight", type=float, default=S, help="speaker loss weight (default: 0.1)")
     g.add_argument("--adversarial_gamma", type=float, default=S, help="alpha schedule steepness (default: 10)")
+    g.add_argument("--dimension_weight", type=float, default=S,
+                   help="> 0: also predict arousal, valence and dominance (IEMOCAP, MSP-IMPROV, MSP-Podcast rate them) "
+                        "with loss weight x (1 - CCC); the report adds their CCC (default: 0, off)")
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, default=S, help="maximum epochs per fold (default: 50)")
     g.add_argument("--batch_size", type=int, default=S, help="default: 16")
@@ -87,8 +90,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--warmup_epochs", type=float, default=S, help="linear warm-up (default: 1)")
     g.add_argument("--restart_epochs", type=float, default=S, help="first cosine cycle, epochs (default: 10)")
     g.add_argument("--grad_clip", type=float, default=S, help="gradient norm clip, 0 = off (default: 1)")
-    g.add_argument("--monitor", choices=["val_ua", "val_wa", "val_f1", "val_loss"], default=S,
-                   help="metric for early stopping and the best model (default: val_ua)")
+    g.add_argument("--monitor", choices=["val_ua", "val_wa", "val_f1", "val_loss", "val_ccc"], default=S,
+                   help="metric for early stopping and the best model (default: val_ua; val_ccc: mean CCC of the "
+                        "dimensions, with --dimension_weight)")
     g.add_argument("--early_stopping_patience", type=int, default=S, help="epochs, 0 = off (default: 10)")
     g.add_argument("--balance", choices=["weights", "sampler", "none"], default=S,
                    help="class balance: weighted loss (default), balanced sampler, or none")

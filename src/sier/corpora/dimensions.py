@@ -34,12 +34,6 @@ def normalized(utt: Utterance) -> tuple[float, float, float]:
     return tuple(math.nan if v is None else (v - low) / (high - low) for v in utt.dimensions)  # type: ignore[return-value]
 
 
-def on_corpus_scale(value: float, corpus: str) -> float:
-    """A 0..1 value back on `corpus`'s own scale (NaN for a corpus without one)."""
-    low, high = SCALES.get(corpus, (math.nan, math.nan))
-    return low + value * (high - low)
-
-
 def rated(utterances: Iterable[Utterance]) -> int:
     """How many of `utterances` carry at least one dimension of a corpus with a scale."""
     return sum(1 for u in utterances if u.corpus in SCALES and any(v is not None for v in u.dimensions))

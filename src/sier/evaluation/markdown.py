@@ -178,6 +178,8 @@ def render_markdown(results: dict[str, Any], figs: dict[str, list[Path]], out: P
         lines += ["## Robustness: the test audio altered", "", _conditions_section(models), ""]
     if comparison:
         lines += ["## Original vs enhanced: deltas and paired tests", "", _tests_section(comparison), ""]
+    if any("dimensions" in r for r in models.values()):
+        lines += ["## Emotion dimensions (auxiliary task)", "", _dimensions_section(models), ""]
     lines += ["## Across speakers", "", _speaker_section(models), ""]
     lines += [x for p in figs.get("groups", []) for x in (img(p), "")]
     lines += ["## Speaker probe", "", _probe_section(models), ""]
@@ -189,7 +191,9 @@ def render_markdown(results: dict[str, Any], figs: dict[str, list[Path]], out: P
             lines += ["", f"## {title}", "", *(x for p in figs[key] for x in (img(p), ""))]
     lines += ["", "## Files", "", "- `evaluation.json`: every number above",
               "- `overall.csv`, `per_class.csv`, `confusion.csv`, `per_group.csv`, `spread.csv`, `probe.csv`"
-              + (", `comparison.csv`, `paired_tests.csv`" if comparison else "") + ": the same numbers as tables",
+              + (", `comparison.csv`, `paired_tests.csv`" if comparison else "")
+              + (", `dimensions.csv`" if any("dimensions" in r for r in models.values()) else "")
+              + ": the same numbers as tables",
               "- " + ", ".join(f"`predictions_{n}.csv`" for n in models) + ": one row per test utterance",
               "- `figures/`: the pictures above (PNG)", ""]
     return "\n".join(lines)
@@ -207,6 +211,20 @@ def _collapse_warnings(models: dict[str, Any]) -> list[str]:
                       "small spread over speakers is no sign of speaker independence; train it longer or check "
                       "the class balance.", ""]
     return lines
+
+
+def _dimensions_section(models: dict[str, Any]) -> str:
+    rows = []
+    for n, r in models.items():
+        for name, p in r.get("dimensions", {}).get("pooled", {}).items():
+            s = r["dimensions"]["speaker_spread"][name]
+            rows.append([n, name, f"{p['ccc']:.3f}", p["n"], f"{s['mean']:.3f}", f"{s['std']:.3f}", f"{s['min']:.3f}",
+                         s["speakers"]])
+    return ("Concordance (CCC, -1 to 1, not percent) of the predicted and rated arousal, valence and dominance, "
+            "on the test utterances that are rated; per speaker over speakers with two or more (std ddof=0). "
+            "A model without the dimension head (`--dimension_weight 0`) has no row.\n\n"
+            + _md_table(["model", "dimension", "CCC pooled", "n", "speaker mean", "std over speakers",
+                         "worst speaker", "speakers"], rows))
 
 
 def _conditions_section(models: dict[str, Any]) -> str:

@@ -2,7 +2,9 @@
 
 Columns follow the `predictions/fold_<k>.csv` files of an experiment: id, speaker, session,
 gender, label, pred, prob_<class>... (in logit order); `fold` is added when folds are
-pooled, `corpus` where the evaluation knows it. Held as numpy arrays (no pandas), so that
+pooled, `corpus` where the evaluation knows it. A model trained with dimensions adds
+pred_<dimension> and rated_<dimension> (arousal, valence, dominance on 0..1, see
+sier.corpora.dimensions; rated is empty where the corpus gives none). Held as numpy arrays (no pandas), so that
 metrics can select rows cheaply.
 """
 
@@ -17,10 +19,13 @@ from typing import Sequence
 
 import numpy as np
 
+from sier.corpora.dimensions import DIMENSIONS
 from sier.errors import EvaluationError
 from sier.fileio import write_text
 
 BASE_COLUMNS = ("id", "speaker", "session", "gender", "label", "pred")
+PRED_DIMENSIONS = tuple(f"pred_{d}" for d in DIMENSIONS)
+RATED_DIMENSIONS = tuple(f"rated_{d}" for d in DIMENSIONS)
 
 
 @dataclass(frozen=True)
@@ -40,10 +45,14 @@ class Predictions:
     probs: np.ndarray  # [N, C] float: softmax of the emotion logits
     fold: np.ndarray  # [N] int: fold whose model produced the row
     corpus: np.ndarray | None = None  # [N] str: corpus of the utterance ("" where unknown); None: all ""
+    dims: np.ndarray | None = None  # [N, 3] float: predicted arousal, valence, dominance on 0..1; None: no such head
+    rated: np.ndarray | None = None  # [N, 3] float: their ratings on 0..1, NaN where unknown (with dims)
 
     def __post_init__(self) -> None:
         if self.corpus is None:
             object.__setattr__(self, "corpus", np.full(len(self.ids), "", dtype=object))
+        if self.dims is not None and self.rated is None:
+            object.__setattr__(self, "rated", np.full((len(self.ids), len(DIMENSIONS)), np.nan))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -58,6 +67,7 @@ class Predictions:
         return Predictions(
             self.classes, self.ids[mask], self.speaker[mask], self.session[mask], self.gender[mask],
             self.label[mask], self.pred[mask], self.probs[mask], self.fold[mask], self.corpus[mask],
+            None if self.dims is None else self.dims[mask], None if self.rated is None else self.rated[mask],
         )
 
     def folds(self) -> list[int]:
@@ -79,8 +89,11 @@ def make_predictions(
     fold: int | Sequence[int] = 0,
     pred: Sequence[str] | None = None,
     corpus: Sequence[str] | None = None,
+    dims: np.ndarray | None = None,
+    rated: np.ndarray | None = None,
 ) -> Predictions:
-    """Build a table from columns; `pred` defaults to the argmax of `probs`, `corpus` to ""."""
+    """Build a table from columns; `pred` defaults to the argmax of `probs`, `corpus` to "";
+    `dims` and `rated` [N, 3] only for a model that predicts dimensions."""
     classes = tuple(classes)
     probs = np.asarray(probs, dtype=np.float64).reshape(len(ids), len(classes))
     if pred is None:
@@ -97,6 +110,8 @@ def make_predictions(
         probs=probs,
         fold=fold_arr,
         corpus=None if corpus is None else np.asarray(corpus, dtype=object),
+        dims=None if dims is None else np.asarray(dims, dtype=np.float64).reshape(len(ids), len(DIMENSIONS)),
+        rated=None if rated is None else np.asarray(rated, dtype=np.float64).reshape(len(ids), len(DIMENSIONS)),
     )
 
 
@@ -115,6 +130,8 @@ def concat(tables: Sequence[Predictions]) -> Predictions:
         np.concatenate([t.probs for t in tables]),
         np.concatenate([t.fold for t in tables]),
         np.concatenate([t.corpus for t in tables]),
+        *((np.concatenate([t.dims for t in tables]), np.concatenate([t.rated for t in tables]))
+          if all(t.dims is not None for t in tables) else (None, None)),
     )
 
 
@@ -131,23 +148,45 @@ def average_over_folds(table: Predictions) -> Predictions:
     sums = np.zeros((len(order), len(table.classes)))
     np.add.at(sums, rows, table.probs)
     first = np.unique(rows, return_index=True)[1]  # each id's first row, in `order`
-    probs = sums / np.bincount(rows, minlength=len(order))[:, None]
+    per_id = np.bincount(rows, minlength=len(order))[:, None]
+    probs = sums / per_id
+    dims = None
+    if table.dims is not None:
+        dims = np.zeros((len(order), len(DIMENSIONS)))
+        np.add.at(dims, rows, table.dims)
+        dims /= per_id
     t = table.subset(first)
     return make_predictions(t.classes, t.ids, t.speaker, t.session, t.gender, t.label, probs, fold=-1,
-                            corpus=t.corpus)
+                            corpus=t.corpus, dims=dims, rated=t.rated)
 
 
 def write_predictions_csv(path: str | os.PathLike, table: Predictions) -> None:
     """Write the table as CSV: fold, id, speaker, session, gender, label, pred, corpus, prob_<class>..."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["fold", *BASE_COLUMNS, "corpus", *(f"prob_{c}" for c in table.classes)])
+    with_dims = table.dims is not None
+    writer.writerow(["fold", *BASE_COLUMNS, "corpus", *(f"prob_{c}" for c in table.classes),
+                     *((*PRED_DIMENSIONS, *RATED_DIMENSIONS) if with_dims else ())])
     for i in range(len(table)):
         writer.writerow([
             int(table.fold[i]), table.ids[i], table.speaker[i], int(table.session[i]), table.gender[i],
             table.label[i], table.pred[i], table.corpus[i], *(repr(float(p)) for p in table.probs[i]),
+            *(dimension_cells(table.dims[i], table.rated[i]) if with_dims else ()),
         ])
     write_text(path, buf.getvalue())
+
+
+def dimension_cells(dims: Sequence[float], rated: Sequence[float]) -> list[str]:
+    """The pred_<dimension> and rated_<dimension> cells of one row (an unknown rating is empty)."""
+    return [repr(float(v)) for v in dims] + ["" if np.isnan(v) else repr(float(v)) for v in rated]
+
+
+def _dimension_columns(rows: list[dict[str, str]], columns: Sequence[str]) -> tuple[np.ndarray | None, ...]:
+    if not set(PRED_DIMENSIONS) <= set(columns):
+        return None, None
+    dims = np.array([[float(r[c]) for c in PRED_DIMENSIONS] for r in rows], dtype=np.float64)
+    rated = np.array([[float(r.get(c) or "nan") for c in RATED_DIMENSIONS] for r in rows], dtype=np.float64)
+    return dims, rated
 
 
 def read_predictions_csv(path: str | os.PathLike, fold: int | None = None) -> Predictions:
@@ -184,6 +223,7 @@ def read_predictions_csv(path: str | os.PathLike, fold: int | None = None) -> Pr
             fold=[int(r["fold"]) for r in rows] if fold is None else fold,
             pred=[r["pred"] for r in rows],
             corpus=[r.get("corpus") or "" for r in rows],
+            **dict(zip(("dims", "rated"), _dimension_columns(rows, columns))),
         )
     except (TypeError, ValueError) as exc:
         raise EvaluationError(f"{path}: malformed predictions row ({exc}).") from exc

@@ -20,6 +20,7 @@ from sier import __version__
 from sier.errors import EvaluationError
 from sier.evaluation import plots
 from sier.evaluation.compare import DEFAULT_BOOTSTRAP, bootstrap_ua, compare
+from sier.evaluation.dimensions import dimension_scores
 from sier.evaluation.markdown import render_markdown
 from sier.evaluation.metrics import fold_metrics
 from sier.evaluation.predictions import Predictions, write_predictions_csv
@@ -106,6 +107,9 @@ def analyse(run: ModelRun, probe_splits: int = 5, seed: int = 0, n_boot: int = D
     if len(table):
         top = int(counts.argmax())
         result["dominant_prediction"] = {"class": str(classes[top]), "share": float(counts[top] / len(table))}
+    dims = dimension_scores(table)
+    if dims is not None:
+        result["dimensions"] = dims
     if run.conditions:
         result["conditions"] = {"clean": repetition_row(table),
                                 **{c: repetition_row(t) for c, t in run.conditions.items()}}

@@ -107,11 +107,13 @@ def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | 
     dataset = UtteranceDataset(kept, store, classes)
     wanted = set(_attention_ids(kept, classes, attention_limit))
     model.to(device)
-    probs, embeddings, examples = [], [], []
+    probs, embeddings, examples, dims = [], [], [], []
     for batch, out in run_model(model, dataset, batch_size, device):
         p = out["emotion_logits"].float().softmax(-1).cpu()
         probs.append(p)
         embeddings.append(out["embedding"].float().cpu())
+        if "dimensions" in out:
+            dims.append(out["dimensions"].float().cpu())
         if "attention" not in out:
             continue
         for b, i in enumerate(batch["index"].tolist()):
@@ -120,7 +122,7 @@ def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | 
                 n = int(batch["lengths"][b])
                 examples.append(AttentionExample(utt.id, fold.index, utt.label, classes[int(p[b].argmax())],
                                                  utt.path, out["attention"][b, :, :n, :n].float().cpu().numpy()))
-    table = _table(classes, fold.index, kept, torch.cat(probs).numpy())
+    table = _table(classes, fold.index, kept, torch.cat(probs).numpy(), torch.cat(dims).numpy() if dims else None)
     altered = {c.name: _altered_table(model, kept, ckpt.meta, cache, c, fold.index, batch_size, device, progress)
                for c in conditions}
     test_emb = torch.cat(embeddings).numpy()
@@ -135,11 +137,16 @@ def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | 
     return FoldRun(table, test_emb, examples, ckpt, exp, probe_set, altered)
 
 
-def _table(classes: Sequence[str], fold: int, rows: Sequence[Utterance], probs: np.ndarray) -> Predictions:
-    """The predictions table of `rows` with their class probabilities [N, C]."""
+def _table(classes: Sequence[str], fold: int, rows: Sequence[Utterance], probs: np.ndarray,
+           dims: np.ndarray | None = None) -> Predictions:
+    """The predictions table of `rows` with their class probabilities [N, C] (and predicted
+    dimensions [N, 3] on 0..1, for a model that has them; the ratings come from `rows`)."""
+    from sier.corpora.dimensions import normalized
+
     return make_predictions(classes, [u.id for u in rows], [u.speaker for u in rows], [u.session for u in rows],
                             [u.gender for u in rows], [u.label for u in rows], probs, fold=fold,
-                            corpus=[u.corpus for u in rows])
+                            corpus=[u.corpus for u in rows], dims=dims,
+                            rated=None if dims is None else np.array([normalized(u) for u in rows]))
 
 
 def _altered_table(model: Any, rows: Sequence[Utterance], meta: dict[str, Any], cache: str, condition: Any, fold: int,

@@ -1,7 +1,8 @@
 """The numbers of an evaluation as CSV tables, one row per (model, scope, ...): values are fractions.
 
 overall.csv, per_class.csv, confusion.csv, per_group.csv, spread.csv and probe.csv for every
-report; comparison.csv and paired_tests.csv when two models are compared.
+report; comparison.csv and paired_tests.csv when two models are compared; dimensions.csv (CCC
+pooled and per speaker) for models with the dimension head.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import io
 from pathlib import Path
 from typing import Any, Sequence
 
+from sier.corpora.dimensions import DIMENSIONS
 from sier.evaluation.metrics import HEADLINE
 from sier.evaluation.speakers import ALL_GROUP_KEYS
 
-REPETITION_COLUMNS = ("source", "n", "wa", "ua", "macro_f1", "speaker_ua_std", "speaker_ua_min")
 from sier.fileio import write_text
+
+REPETITION_COLUMNS = ("source", "n", "wa", "ua", "macro_f1", "speaker_ua_std", "speaker_ua_min")
 
 SPREAD_COLUMNS = ("n_groups", "mean", "std", "variance", "min", "max", "spread", "worst", "best")
 PAIRED_COLUMNS = ("test", "n", "n_speakers", "method", "statistic", "p_value", "delta_ua", "ci_low", "ci_high",
@@ -29,6 +32,14 @@ def _csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Pa
     writer.writerows(rows)
     write_text(path, buf.getvalue())
     return path
+
+
+def _dimension_rows(scores: dict[str, Any]) -> list[tuple[str, str, int, list[float]]]:
+    """(scope, group, n, CCC per dimension): the pooled row, then one per speaker."""
+    pooled = scores["pooled"]
+    rows = [("pooled", "", max(p["n"] for p in pooled.values()), [pooled[d]["ccc"] for d in DIMENSIONS])]
+    rows += [("speaker", r["group"], r["n"], [r[d] for d in DIMENSIONS]) for r in scores["per_speaker"]]
+    return rows
 
 
 def write_tables(out: Path, results: dict[str, Any]) -> list[Path]:
@@ -74,6 +85,10 @@ def write_tables(out: Path, results: dict[str, Any]) -> list[Path]:
                for name, m in models.items() for c, r in m.get("conditions", {}).items()]
     if altered:
         paths.append(_csv(out / "conditions.csv", ["model", "condition", *REPETITION_COLUMNS[1:]], altered))
+    dims = [[name, scope, group, n, *values] for name, m in models.items() if "dimensions" in m
+             for scope, group, n, values in _dimension_rows(m["dimensions"])]
+    if dims:
+        paths.append(_csv(out / "dimensions.csv", ["model", "scope", "group", "n", *DIMENSIONS], dims))
     if "repetitions" in results.get("comparison", {}):
         rows = results["comparison"]["repetitions"]
         paths.append(_csv(out / "repetitions_comparison.csv", list(rows[0]), [list(r.values()) for r in rows]))

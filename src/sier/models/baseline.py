@@ -24,10 +24,10 @@ class BaselineGRU(nn.Module):
     """features [B, T, D] (or [B, L, T, D]), lengths int [B] -> dict of outputs.
 
     Outputs: "emotion_logits" [B, C]; "speaker_logits" [B, S] when num_speakers > 0;
-    "embedding" [B, 2 * hidden_size] (the masked mean of the GRU outputs).
+    "dimensions" [B, K] (0..1) when num_dimensions > 0; "embedding" [B, 2 * hidden_size] (the masked mean of the GRU outputs).
     """
 
-    HEADS = ("emotion_head", "speaker_head")
+    HEADS = ("emotion_head", "speaker_head", "dimension_head")
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -50,6 +50,8 @@ class BaselineGRU(nn.Module):
             if cfg.num_speakers > 0
             else None
         )
+        # linear like the emotion classifier: the baseline stays the original model plus heads
+        self.dimension_head = nn.Linear(cfg.embedding_dim, cfg.num_dimensions) if cfg.num_dimensions > 0 else None
 
     def forward(self, features: Tensor, lengths: Tensor, alpha: float = 0.0) -> dict[str, Tensor]:
         """alpha: gradient-reversal strength for the speaker head (0 = no adversarial push)."""
@@ -63,9 +65,11 @@ class BaselineGRU(nn.Module):
         out = {"emotion_logits": self.emotion_head(self.dropout(embedding))}
         if self.speaker_head is not None:
             out["speaker_logits"] = self.speaker_head(embedding, alpha)
+        if self.dimension_head is not None:
+            out["dimensions"] = self.dimension_head(self.dropout(embedding))
         out["embedding"] = embedding
         return out
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
-        """{"body": layer weights + GRU, "heads": emotion and speaker classifiers}."""
+        """{"body": layer weights + GRU, "heads": emotion and speaker classifiers, dimension regressor}."""
         return split_param_groups(self, self.HEADS)

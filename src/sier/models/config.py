@@ -18,7 +18,7 @@ class ModelConfig:
 
     `kind="baseline"` is the original model (bidirectional GRU, masked mean pooling,
     linear classifier); it uses `input_dim`, `input_layers`, `num_classes`, `hidden_size`,
-    `num_gru_layers`, `dropout`, `num_speakers` and `speaker_hidden`, and has none of the
+    `num_gru_layers`, `dropout`, `num_speakers`, `speaker_hidden` and `num_dimensions`, and has none of the
     enhanced parts, so `adain`, `attention`, `num_heads`, `residual` and `pooling` do not
     apply to it.
 
@@ -45,6 +45,7 @@ class ModelConfig:
     pooling: str = "mean_max"  # enhanced: "mean_max" (masked mean + max) or "mean_attn" (mean + attentive)
     num_speakers: int = 0  # >0: adversarial speaker head behind gradient reversal (training speakers)
     speaker_hidden: int = 128  # hidden size of the speaker classifier MLP
+    num_dimensions: int = 0  # >0: a regression head for that many emotion dimensions (arousal, valence, dominance)
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -63,6 +64,8 @@ class ModelConfig:
                 problems.append(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.pooling not in POOLINGS:
             problems.append(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if self.num_dimensions < 0:
+            problems.append(f"num_dimensions must be >= 0, got {self.num_dimensions}")
         if self.num_speakers == 1 or self.num_speakers < 0:
             problems.append(f"num_speakers must be 0 (no adversary) or >= 2, got {self.num_speakers}")
         if self.kind == "enhanced" and self.attention and self.num_heads >= 1 and self.model_dim % self.num_heads:

@@ -27,12 +27,13 @@ class EnhancedGRU(nn.Module):
     """features [B, T, D] (or [B, L, T, D]), lengths int [B] -> dict of outputs.
 
     Outputs, in this order: "emotion_logits" [B, C]; "speaker_logits" [B, S] when
-    num_speakers > 0; "embedding" [B, 4 * hidden_size] (pooled vector fed to the
+    num_speakers > 0; "dimensions" [B, K] (emotion dimensions on 0..1) when
+    num_dimensions > 0; "embedding" [B, 4 * hidden_size] (pooled vector fed to the
     classifier); "attention" [B, heads, T, T] when attention is on, in eval mode (rows
     of padded query frames and columns of padded key frames are 0).
     """
 
-    HEADS = ("emotion_head", "speaker_head")
+    HEADS = ("emotion_head", "speaker_head", "dimension_head")
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -56,6 +57,11 @@ class EnhancedGRU(nn.Module):
             if cfg.num_speakers > 0
             else None
         )
+        self.dimension_head = (
+            ClassifierHead(cfg.embedding_dim, cfg.hidden_size, cfg.num_dimensions, cfg.dropout)
+            if cfg.num_dimensions > 0
+            else None
+        )
 
     def forward(self, features: Tensor, lengths: Tensor, alpha: float = 0.0) -> dict[str, Tensor]:
         """alpha: gradient-reversal strength for the speaker head (0 = no adversarial push)."""
@@ -76,6 +82,8 @@ class EnhancedGRU(nn.Module):
         out = {"emotion_logits": self.emotion_head(embedding)}
         if self.speaker_head is not None:
             out["speaker_logits"] = self.speaker_head(embedding, alpha)
+        if self.dimension_head is not None:
+            out["dimensions"] = self.dimension_head(embedding)
         out["embedding"] = embedding
         if weights is not None:
             out["attention"] = weights
@@ -83,5 +91,5 @@ class EnhancedGRU(nn.Module):
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """{"body": layer weights, AdaIN, projection, GRUs, attention, pooling;
-        "heads": emotion and speaker classifiers}."""
+        "heads": emotion and speaker classifiers, dimension regressor}."""
         return split_param_groups(self, self.HEADS)

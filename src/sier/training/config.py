@@ -18,7 +18,7 @@ from sier.splits import PROTOCOLS
 
 BALANCES = ("weights", "sampler", "none")
 UPSTREAM_DROPOUTS = ("finetune", "pretrained")  # the keys of sier.features.upstream.TOP_DROPOUTS
-MONITORS = ("val_ua", "val_wa", "val_f1", "val_loss")
+MONITORS = ("val_ua", "val_wa", "val_f1", "val_loss", "val_ccc")
 # Fields that may differ when resuming: where and how the run executes, not what it computes.
 RUNTIME_FIELDS = ("folds", "devices", "accelerator", "strategy", "num_nodes", "num_workers", "progress", "log_interval")
 
@@ -59,6 +59,7 @@ class TrainConfig:
     adversarial_weight: float = 0.1  # weight of the speaker CE in the loss (times alpha(p))
     adversarial_gamma: float = 10.0  # alpha(p) = 2 / (1 + exp(-gamma p)) - 1 over training progress p
     speaker_hidden: int = 128  # hidden size of the speaker classifier
+    dimension_weight: float = 0.0  # >0: also regress arousal, valence, dominance; loss + weight x (1 - mean CCC)
     # --- optimisation
     epochs: int = 50  # maximum epochs per fold
     batch_size: int = 16  # utterances per batch (per device)
@@ -122,6 +123,10 @@ class TrainConfig:
                 problems.append(f"{name} must be > 0, got {getattr(self, name)}")
         if not 0.0 < self.plateau_factor <= 1.0:
             problems.append(f"plateau_factor must be in (0, 1], got {self.plateau_factor}")
+        if self.dimension_weight < 0:
+            problems.append(f"dimension_weight must be >= 0, got {self.dimension_weight}")
+        if self.monitor == "val_ccc" and not self.dimension_weight:
+            problems.append("monitor val_ccc needs dimension_weight > 0 (the dimensions are not learned otherwise)")
         if not 0.0 <= self.wave_augment_prob <= 1.0:
             problems.append(f"wave_augment_prob must be in [0, 1], got {self.wave_augment_prob}")
         try:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sier import __version__
+from sier.corpora.dimensions import DIMENSIONS
 from sier.corpora.records import Utterance, read_manifest, read_manifests, write_manifest
 from sier.errors import TrainingError
 from sier.fileio import read_json, write_json, write_text
@@ -80,7 +81,23 @@ class Experiment:
 
 
 def read_utterances(config: TrainConfig) -> list[Utterance]:
-    """The manifests' utterances (pooled), or those read from corpus_root under the label map."""
+    """The manifests' utterances (pooled), or those read from corpus_root under the label map;
+    with dimension_weight > 0, TrainingError unless some of them are rated for the dimensions."""
+    utterances = _read_utterances(config)
+    if config.dimension_weight:
+        from sier.corpora.dimensions import SCALES, rated
+
+        if not rated(utterances):
+            corpora = ", ".join(sorted({u.corpus for u in utterances}))
+            raise TrainingError(
+                f"dimension_weight {config.dimension_weight}: no utterance of {corpora} is rated for arousal, valence "
+                f"or dominance (sier reads them for {', '.join(SCALES)}; a manifest from before they were read "
+                "lacks them: re-run `sier prepare`); pass --dimension_weight 0.")
+        log.info("dimensions: %d of %d utterances rated", rated(utterances), len(utterances))
+    return utterances
+
+
+def _read_utterances(config: TrainConfig) -> list[Utterance]:
     if config.manifest:
         from sier.corpora.labels import get_label_map
         from sier.corpora.subsets import select_subset
@@ -385,7 +402,7 @@ def _model_config(config: TrainConfig, store: Any, classes: Sequence[str], fold:
         adain=config.adain, adain_style_rank=config.adain_style_rank, attention=config.attention,
         num_heads=config.num_heads, residual=config.residual,
         pooling=config.pooling, num_speakers=len(fold.train_speakers) if config.speaker_adversarial else 0,
-        speaker_hidden=config.speaker_hidden,
+        speaker_hidden=config.speaker_hidden, num_dimensions=len(DIMENSIONS) if config.dimension_weight else 0,
     )
 
 
@@ -458,9 +475,12 @@ def _loaders(exp: Experiment, fold: Fold, store: Any, fcfg: Any, variants: Seque
 
 
 def write_predictions(exp: Experiment, fold: Fold, store: Any, test_set: Any, config: TrainConfig) -> None:
-    """predictions/fold_<k>.csv from the best checkpoint: id, speaker, session, gender, label, pred, prob_*."""
+    """predictions/fold_<k>.csv from the best checkpoint: id, speaker, session, gender, label, pred, prob_*
+    (and pred_/rated_<dimension> for a model with dimensions)."""
     import torch
 
+    from sier.corpora.dimensions import normalized
+    from sier.evaluation.predictions import PRED_DIMENSIONS, RATED_DIMENSIONS, dimension_cells
     from sier.models.pipeline import load_ser_model
     from sier.training.data import run_model
 
@@ -469,15 +489,19 @@ def write_predictions(exp: Experiment, fold: Fold, store: Any, test_set: Any, co
     device = torch.device("cuda" if torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")
                           else "cpu")
     model.to(device)
-    probs = [out["emotion_logits"].float().softmax(-1).cpu()
-             for _, out in run_model(model, test_set, config.batch_size, device)]
-    probs_t = torch.cat(probs) if probs else torch.zeros(0, len(classes))
+    outs = [out for _, out in run_model(model, test_set, config.batch_size, device)]
+    probs_t = torch.cat([o["emotion_logits"].float().softmax(-1).cpu() for o in outs]) if outs \
+        else torch.zeros(0, len(classes))
+    with_dims = bool(outs) and "dimensions" in outs[0]
+    dims = torch.cat([o["dimensions"].float().cpu() for o in outs]).tolist() if with_dims else []
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["id", "speaker", "session", "gender", "label", "pred", *[f"prob_{c}" for c in classes]])
-    for utt, p in zip(test_set.utterances, probs_t.tolist()):
+    writer.writerow(["id", "speaker", "session", "gender", "label", "pred", *[f"prob_{c}" for c in classes],
+                     *((*PRED_DIMENSIONS, *RATED_DIMENSIONS) if with_dims else ())])
+    for i, (utt, p) in enumerate(zip(test_set.utterances, probs_t.tolist())):
         pred = classes[max(range(len(p)), key=p.__getitem__)]
-        writer.writerow([utt.id, utt.speaker, utt.session, utt.gender, utt.label, pred, *[f"{x:.6f}" for x in p]])
+        writer.writerow([utt.id, utt.speaker, utt.session, utt.gender, utt.label, pred, *[f"{x:.6f}" for x in p],
+                         *(dimension_cells(dims[i], normalized(utt)) if with_dims else ())])
     write_text(predictions_path(exp.directory, fold.index), buf.getvalue())
 
 

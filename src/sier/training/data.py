@@ -5,6 +5,7 @@ A batch is a dict:
 - `lengths`: int64 [B], valid frames per utterance,
 - `labels`: int64 [B], emotion class index (order of the label map's classes),
 - `speakers`: int64 [B], index among the fold's training speakers, -1 for others,
+- `dimensions`: float32 [B, 3], arousal, valence, dominance on 0..1, NaN where unknown,
 - `index`: int64 [B], position of the utterance in the dataset.
 """
 
@@ -17,6 +18,7 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
+from sier.corpora.dimensions import normalized
 from sier.corpora.records import Utterance
 from sier.errors import TrainingError
 
@@ -97,6 +99,7 @@ class UtteranceDataset(Dataset):
             raise TrainingError(f"labels {unknown} are not classes of the label map {list(self.classes)}")
         self.labels = torch.tensor([class_index[u.label] for u in self.utterances], dtype=torch.long)
         self.speakers = torch.tensor([speaker_index.get(u.speaker, -1) for u in self.utterances], dtype=torch.long)
+        self.dimensions = torch.tensor([normalized(u) for u in self.utterances], dtype=torch.float32).reshape(-1, 3)
         self.augment = augment
 
     def __len__(self) -> int:
@@ -112,7 +115,8 @@ class UtteranceDataset(Dataset):
         feats = self._source().load(self.utterances[i].id).float()
         if self.augment is not None:
             feats = self.augment(feats)
-        return {"features": feats, "label": self.labels[i], "speaker": self.speakers[i], "index": i}
+        return {"features": feats, "label": self.labels[i], "speaker": self.speakers[i],
+                "dimensions": self.dimensions[i], "index": i}
 
     def class_counts(self) -> list[int]:
         counts = Counter(self.labels.tolist())
@@ -132,6 +136,7 @@ def collate(items: Sequence[dict]) -> dict:
         "lengths": lengths,
         "labels": torch.stack([torch.as_tensor(it["label"]) for it in items]),
         "speakers": torch.stack([torch.as_tensor(it["speaker"]) for it in items]),
+        "dimensions": torch.stack([it["dimensions"] for it in items]),
         "index": torch.tensor([it["index"] for it in items], dtype=torch.long),
     }
 

@@ -5,6 +5,10 @@ plus `adversarial_weight` x speaker cross-entropy on the utterances of training 
 The speaker head sits behind a gradient-reversal layer whose strength is alpha(p)
 (`schedules.adversary_alpha`), so the encoder receives -alpha(p) x adversarial_weight x
 the speaker loss's gradient while the speaker head itself learns at full weight.
+With `dimension_weight` > 0 the loss adds that weight x (1 - CCC), the concordance of the
+predicted and rated arousal, valence and dominance over the batch's rated utterances,
+averaged over the dimensions: an auxiliary task for the emotion classes (its scores are
+logged as val_ccc and val_ccc_<dimension>).
 """
 
 from __future__ import annotations
@@ -19,14 +23,30 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torchmetrics import MeanMetric
+from torchmetrics import CatMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
+from sier.corpora.dimensions import DIMENSIONS
 from sier.models.pipeline import SERModel
 from sier.training.config import TrainConfig
+from sier.training.metrics import concordance
 from sier.training.schedules import WarmupCosineRestarts, adversary_alpha
 
 METRICS_COLUMNS = ("epoch", "lr", "alpha", "train_loss", "val_loss", "val_wa", "val_ua", "val_f1")
+DIMENSION_COLUMNS = ("val_ccc", *(f"val_ccc_{d}" for d in DIMENSIONS))  # with dimension_weight > 0
+
+
+def dimension_loss(pred: Tensor, target: Tensor) -> Tensor | None:
+    """1 - CCC averaged over the dimensions with at least 2 rated utterances in the batch
+    (targets NaN where unrated); None when no dimension has them."""
+    losses = []
+    for d in range(target.shape[1]):
+        known = ~torch.isnan(target[:, d])
+        if int(known.sum()) >= 2:
+            ccc = concordance(pred[known, d], target[known, d])
+            if torch.isfinite(ccc):
+                losses.append(1 - ccc)
+    return torch.stack(losses).mean() if losses else None
 
 
 def optimizer_groups(model: SERModel, config: TrainConfig) -> list[dict[str, Any]]:
@@ -63,6 +83,9 @@ class SERModule(L.LightningModule):
         self.val_f1 = MulticlassF1Score(num_classes, average="macro")
         self.val_loss = MeanMetric()
         self.train_loss = MeanMetric()
+        # per-utterance values, gathered over devices: the CCC is not a mean of batch CCCs
+        self.val_dim_pred = CatMetric(nan_strategy="disable")
+        self.val_dim_true = CatMetric(nan_strategy="disable")
         self.epoch_row: dict[str, float] | None = None  # filled after each validation, read by callbacks
 
     def forward(self, features: Tensor, lengths: Tensor, alpha: float = 0.0) -> dict[str, Tensor]:
@@ -87,6 +110,11 @@ class SERModule(L.LightningModule):
                 speaker_loss = F.cross_entropy(out["speaker_logits"][known], batch["speakers"][known])
                 loss = loss + self.config.adversarial_weight * speaker_loss
                 self.log("speaker_loss", speaker_loss, on_step=True, on_epoch=False, batch_size=int(known.sum()))
+        if "dimensions" in out:
+            dim_loss = dimension_loss(out["dimensions"], batch["dimensions"])
+            if dim_loss is not None:
+                loss = loss + self.config.dimension_weight * dim_loss
+                self.log("dimension_loss", dim_loss, on_step=True, on_epoch=False, batch_size=len(batch["labels"]))
         self.train_loss.update(loss.detach(), weight=len(batch["labels"]))
         self.log("alpha", alpha, on_step=True, on_epoch=False, batch_size=len(batch["labels"]))
         return loss
@@ -99,13 +127,32 @@ class SERModule(L.LightningModule):
         preds = logits.argmax(dim=-1)
         for metric in (self.val_wa, self.val_ua, self.val_f1):
             metric.update(preds, labels)
+        if "dimensions" in out:
+            self.val_dim_pred.update(out["dimensions"].float())
+            self.val_dim_true.update(batch["dimensions"])
 
     def on_train_epoch_start(self) -> None:
         self.train_loss.reset()
 
+    def _val_metrics(self) -> tuple:
+        return self.val_wa, self.val_ua, self.val_f1, self.val_loss, self.val_dim_pred, self.val_dim_true
+
+    def _dimension_scores(self) -> dict[str, Tensor]:
+        """val_ccc_<dimension> over the validation utterances rated for it, and their mean val_ccc."""
+        if not self.val_dim_pred.update_count:
+            return {}
+        pred, true = self.val_dim_pred.compute(), self.val_dim_true.compute()
+        scores = {}
+        for d, name in enumerate(DIMENSIONS):
+            known = ~torch.isnan(true[:, d])
+            scores[f"val_ccc_{name}"] = concordance(pred[known, d], true[known, d])
+        finite = [v for v in scores.values() if torch.isfinite(v)]
+        scores["val_ccc"] = torch.stack(finite).mean() if finite else torch.tensor(float("nan"))
+        return scores
+
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
-            for metric in (self.val_wa, self.val_ua, self.val_f1, self.val_loss):
+            for metric in self._val_metrics():
                 metric.reset()
             return
         values = {
@@ -113,6 +160,7 @@ class SERModule(L.LightningModule):
             "val_wa": self.val_wa.compute(),
             "val_ua": self.val_ua.compute(),
             "val_f1": self.val_f1.compute(),
+            **self._dimension_scores(),
         }
         self.log_dict(values, prog_bar=True)
         train_loss = self.train_loss.compute() if self.train_loss.update_count else torch.tensor(float("nan"))
@@ -126,7 +174,7 @@ class SERModule(L.LightningModule):
         scheduler = self.lr_schedulers()
         if isinstance(scheduler, WarmupCosineRestarts):
             scheduler.report(float(values[self.config.monitor]))
-        for metric in (self.val_wa, self.val_ua, self.val_f1, self.val_loss):
+        for metric in self._val_metrics():
             metric.reset()
 
     def body_lr(self) -> float:
@@ -251,9 +299,10 @@ def write_metrics_csv(path: Path, rows: Sequence[dict[str, float]]) -> None:
 
     from sier.fileio import write_text
 
+    columns = [*METRICS_COLUMNS, *(c for c in DIMENSION_COLUMNS if rows and c in rows[0])]
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(METRICS_COLUMNS), lineterminator="\n", extrasaction="ignore")
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: (int(row[k]) if k == "epoch" else f"{row[k]:.6g}") for k in METRICS_COLUMNS})
+        writer.writerow({k: (int(row[k]) if k == "epoch" else f"{row[k]:.6g}") for k in columns})
     write_text(path, buf.getvalue())

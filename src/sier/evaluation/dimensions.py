@@ -1,0 +1,57 @@
+"""Scores of predicted emotion dimensions: the concordance (CCC) of arousal, valence and
+dominance with their ratings, pooled over the test utterances and per test speaker.
+
+Only a model trained with `dimension_weight` > 0 predicts them, and only utterances of a
+corpus that rates them count (IEMOCAP, MSP-IMPROV, MSP-Podcast). CCC is computed on the
+common 0..1 scale (sier.corpora.dimensions), which leaves each corpus's CCC unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from sier.corpora.dimensions import DIMENSIONS
+from sier.evaluation.predictions import Predictions
+
+MIN_PER_SPEAKER = 2  # a CCC needs two values; fewer leave the speaker out of the spread
+
+
+def _ccc(pred: np.ndarray, rated: np.ndarray) -> tuple[float, int]:
+    """(CCC, n) over the rows with a rating."""
+    import torch
+
+    from sier.training.metrics import concordance
+
+    known = ~np.isnan(rated)
+    return float(concordance(torch.as_tensor(pred[known]), torch.as_tensor(rated[known]))), int(known.sum())
+
+
+def dimension_scores(table: Predictions) -> dict[str, Any] | None:
+    """{"pooled": {dimension: {"ccc", "n"}}, "per_speaker": [{"group", "n", <dimension>: ccc}],
+    "speaker_spread": {dimension: {"mean", "std", "min", "speakers"}}}; None for a table without
+    predicted dimensions or without a rated utterance."""
+    if table.dims is None or not np.isfinite(table.rated).any():
+        return None
+    pooled = {}
+    for d, name in enumerate(DIMENSIONS):
+        ccc, n = _ccc(table.dims[:, d], table.rated[:, d])
+        pooled[name] = {"ccc": ccc, "n": n}
+    per_speaker = []
+    for speaker in sorted(set(table.speaker.tolist())):
+        rows = table.speaker == speaker
+        row: dict[str, Any] = {"group": speaker, "n": int(np.isfinite(table.rated[rows]).any(axis=1).sum())}
+        for d, name in enumerate(DIMENSIONS):
+            ccc, n = _ccc(table.dims[rows, d], table.rated[rows, d])
+            row[name] = ccc if n >= MIN_PER_SPEAKER else float("nan")
+        per_speaker.append(row)
+    spread = {}
+    for name in DIMENSIONS:
+        values = np.array([r[name] for r in per_speaker], dtype=np.float64)
+        values = values[np.isfinite(values)]
+        spread[name] = {"mean": float(values.mean()) if len(values) else float("nan"),
+                        "std": float(values.std()) if len(values) else float("nan"),
+                        "min": float(values.min()) if len(values) else float("nan"),
+                        "speakers": int(len(values))}
+    return {"pooled": pooled, "per_speaker": per_speaker, "speaker_spread": spread}
