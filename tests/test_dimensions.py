@@ -145,3 +145,32 @@ def test_a_short_run_learns_the_dimensions_of_held_out_speakers(synth_root, tmp_
     rows = (tmp_path / "eval" / "dimensions.csv").read_text().splitlines()
     assert rows[0] == "model,scope,group,n,arousal,valence,dominance" and len(rows) == 1 + 1 + 2
     assert json.loads((tmp_path / "eval" / "evaluation.json").read_text())["models"]["enhanced"]["dimensions"]
+
+
+def test_predict_stream_and_ensembles_report_the_dimensions(tmp_path, capsys):
+    from inference_fixtures import make_checkpoint, speechlike, write_wav
+    from sier.cli import main
+    from sier.inference.recognizer import Recognizer, load_recognizer
+    from sier.inference.stream import StreamConfig, StreamingRecognizer, iter_chunks
+
+    exp = tmp_path / "exp"
+    paths = [make_checkpoint(exp / "models" / f"best_model_fold_{k}.pth", seed=k, model={"num_dimensions": 3})
+             for k in (0, 1)]
+    audio = speechlike(1.5, seed=4)
+    single = [Recognizer.from_checkpoint(p).predict(audio).dimensions for p in paths]
+    assert list(single[0]) == ["arousal", "valence", "dominance"] and single[0] != single[1]
+    got = load_recognizer(exp).predict(audio)
+    for d in single[0]:
+        assert got.dimensions[d] == pytest.approx((single[0][d] + single[1][d]) / 2, abs=1e-5)
+    assert got.to_dict()["dimensions"].keys() == single[0].keys()
+    plain = Recognizer.from_checkpoint(make_checkpoint(tmp_path / "plain.pth")).predict(audio)
+    assert plain.dimensions is None and "dimensions" not in plain.to_dict()
+
+    wav = write_wav(tmp_path / "a.wav", audio)
+    assert main(["predict", "--model", str(paths[0]), str(wav), "--format", "csv"]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert header.endswith("p_sad,arousal,valence,dominance")
+    stream = StreamingRecognizer(Recognizer.from_checkpoint(paths[0]), StreamConfig(window_s=1.0, hop_s=0.5))
+    steps = [s for chunk in iter_chunks(audio) for s in stream.push(chunk)]
+    assert steps and all(set(s.to_dict()["dimensions"]) == set(single[0]) for s in steps)
+    assert " A=" in steps[0].line()

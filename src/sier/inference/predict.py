@@ -78,9 +78,12 @@ def predict_paths(recognizer: Recognizer, paths: Iterable[str | os.PathLike], va
             except AudioError as exc:
                 skips.add(path, str(exc))
                 continue
-            report.rows.append({"file": path, "segment": i, "start_s": round(start, 3), "end_s": round(end, 3),
-                                "label": pred.label, "confidence": round(pred.confidence, 4),
-                                "probs": {k: round(v, 4) for k, v in pred.probs.items()}, "vad": method})
+            row = {"file": path, "segment": i, "start_s": round(start, 3), "end_s": round(end, 3),
+                   "label": pred.label, "confidence": round(pred.confidence, 4),
+                   "probs": {k: round(v, 4) for k, v in pred.probs.items()}, "vad": method}
+            if pred.dimensions is not None:
+                row["dimensions"] = {k: round(v, 4) for k, v in pred.dimensions.items()}
+            report.rows.append(row)
     report.skipped = list(skips.skipped)
     return report
 
@@ -93,9 +96,11 @@ def format_report(report: PredictReport, fmt: str = "table") -> str:
         return json.dumps({"classes": report.classes, "predictions": report.rows,
                            "skipped": [{"file": f, "reason": r} for f, r in report.skipped],
                            "vad": sorted(report.vad_methods), "notes": report.notes}, indent=2)
-    header = ["file", "segment", "start_s", "end_s", "label", "confidence"] + [f"p_{c}" for c in report.classes]
+    dims = list(report.rows[0]["dimensions"]) if report.rows and "dimensions" in report.rows[0] else []
+    header = ["file", "segment", "start_s", "end_s", "label", "confidence"] + [f"p_{c}" for c in report.classes] + dims
     rows = [[r["file"], r["segment"], f"{r['start_s']:.2f}", f"{r['end_s']:.2f}", r["label"], f"{r['confidence']:.3f}"]
-            + [f"{r['probs'][c]:.3f}" for c in report.classes] for r in report.rows]
+            + [f"{r['probs'][c]:.3f}" for c in report.classes] + [f"{r['dimensions'][d]:.3f}" for d in dims]
+            for r in report.rows]
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")

@@ -41,14 +41,20 @@ class Prediction:
     label: str  # the most probable class
     probs: dict[str, float]  # class -> probability, in the model's logit order
     duration_s: float = 0.0  # length of the audio classified
+    # arousal, valence, dominance on 0..1 (low..high of the training corpus's scale), from a
+    # model trained with dimension_weight > 0 on the PyTorch runtime; None otherwise
+    dimensions: dict[str, float] | None = None
 
     @property
     def confidence(self) -> float:
         return self.probs[self.label]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "confidence": round(self.confidence, 6),
-                "probs": {k: round(v, 6) for k, v in self.probs.items()}, "duration_s": round(self.duration_s, 3)}
+        out = {"label": self.label, "confidence": round(self.confidence, 6),
+               "probs": {k: round(v, 6) for k, v in self.probs.items()}, "duration_s": round(self.duration_s, 3)}
+        if self.dimensions is not None:
+            out["dimensions"] = {k: round(v, 6) for k, v in self.dimensions.items()}
+        return out
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -126,26 +132,38 @@ class Recognizer:
 
     def logits(self, waveform: np.ndarray) -> np.ndarray:
         """Logits [C] of one float32 mono 16 kHz waveform [samples] (already validated)."""
+        return self.outputs(waveform)[0]
+
+    def outputs(self, waveform: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(logits [C], dimensions [3] on 0..1 or None) of one validated waveform; the ONNX
+        graphs hold the classifier only, so they give no dimensions."""
         if self.runtime == "onnx" and self.onnx_kind == "whole":
             x = np.ascontiguousarray(waveform, dtype=np.float32)[None, :]
-            return self.session.run(["emotion_logits"], {"waveform": x})[0][0]
+            return self.session.run(["emotion_logits"], {"waveform": x})[0][0], None
         feats = self.features(waveform)
         frames = feats.shape[-2]
         if frames < 1:
             raise InferenceError(f"audio of {waveform.size / SAMPLE_RATE:.3f} s gives no feature frame; it is too short.")
         lengths = np.array([frames], dtype=np.int64)
         if self.runtime == "onnx":
-            return self.session.run(["emotion_logits"], {"features": feats[None].numpy(), "lengths": lengths})[0][0]
+            inputs = {"features": feats[None].numpy(), "lengths": lengths}
+            return self.session.run(["emotion_logits"], inputs)[0][0], None
         with torch.inference_mode():
-            return self.model(feats[None], torch.from_numpy(lengths))["emotion_logits"][0].float().numpy()
+            out = self.model(feats[None], torch.from_numpy(lengths))
+        dims = out["dimensions"][0].float().numpy() if "dimensions" in out else None
+        return out["emotion_logits"][0].float().numpy(), dims
 
     def predict(self, waveform: np.ndarray, source: str = "audio") -> Prediction:
         """Classify float32 mono audio at SAMPLE_RATE, shape [samples]; AudioError if unusable."""
+        from sier.corpora.dimensions import DIMENSIONS
+
         waveform = validate(np.asarray(waveform, dtype=np.float32).reshape(-1), source)
-        probs = softmax(np.asarray(self.logits(waveform), dtype=np.float64))
+        logits, dims = self.outputs(waveform)
+        probs = softmax(np.asarray(logits, dtype=np.float64))
         best = int(probs.argmax())
         return Prediction(self.classes[best], {c: float(p) for c, p in zip(self.classes, probs)},
-                          waveform.size / SAMPLE_RATE)
+                          waveform.size / SAMPLE_RATE,
+                          None if dims is None else {d: float(v) for d, v in zip(DIMENSIONS, dims)})
 
     def predict_many(self, waveforms: Sequence[np.ndarray]) -> list[Prediction]:
         """Classify several waveforms one by one (the front-end takes no padding)."""
@@ -158,15 +176,20 @@ class Recognizer:
 
 class ProbabilityMean(nn.Module):
     """Several SER models as one: `emotion_logits` are the log of their mean class
-    probabilities, so a softmax of them gives that mean (an ensemble of fold models)."""
+    probabilities, so a softmax of them gives that mean (an ensemble of fold models);
+    `dimensions` are the mean of theirs when every member predicts them."""
 
     def __init__(self, models: Sequence[nn.Module]) -> None:
         super().__init__()
         self.members = nn.ModuleList(models)
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
-        probs = torch.stack([m(features, lengths)["emotion_logits"].float().softmax(-1) for m in self.members])
-        return {"emotion_logits": probs.mean(0).clamp_min(1e-12).log()}
+        outs = [m(features, lengths) for m in self.members]
+        probs = torch.stack([o["emotion_logits"].float().softmax(-1) for o in outs])
+        result = {"emotion_logits": probs.mean(0).clamp_min(1e-12).log()}
+        if all("dimensions" in o for o in outs):
+            result["dimensions"] = torch.stack([o["dimensions"].float() for o in outs]).mean(0)
+        return result
 
 
 def ensemble_recognizer(paths: Sequence[str | os.PathLike]) -> Recognizer:

@@ -73,6 +73,7 @@ class StreamStep:
     compute_s: float  # wall time spent classifying the window
     skipped: int = 0  # earlier steps dropped to keep latency bounded (drop_late)
     latency_s: float | None = None  # wall time from the recording of the window's last sample to the result
+    dimensions: dict[str, float] | None = None  # this window's arousal, valence, dominance (0..1), if the model has them
 
     def to_dict(self) -> dict[str, Any]:
         r = lambda d: {k: round(v, 4) for k, v in d.items()}  # noqa: E731
@@ -80,11 +81,14 @@ class StreamStep:
                 "label": self.label, "probs": r(self.probs), "raw_label": self.raw_label,
                 "raw_probs": r(self.raw_probs), "compute_ms": round(1000 * self.compute_s, 1),
                 "skipped": self.skipped,
-                "latency_ms": None if self.latency_s is None else round(1000 * self.latency_s, 1)}
+                "latency_ms": None if self.latency_s is None else round(1000 * self.latency_s, 1),
+                **({"dimensions": r(self.dimensions)} if self.dimensions is not None else {})}
 
     def line(self) -> str:
         probs = " ".join(f"{k}={v:.2f}" for k, v in self.probs.items())
         lat = f" latency {1000 * self.latency_s:.0f} ms" if self.latency_s is not None else ""
+        if self.dimensions is not None:  # A V D: arousal, valence, dominance of the window
+            probs += "  " + " ".join(f"{k[0].upper()}={v:.2f}" for k, v in self.dimensions.items())
         return (f"[{self.start_s:7.2f}-{self.end_s:7.2f} s] {self.label:<5} {probs}  "
                 f"(raw {self.raw_label}, {1000 * self.compute_s:.0f} ms{lat})")
 
@@ -183,7 +187,7 @@ class StreamingRecognizer:
         step = StreamStep(self.index, start / SAMPLE_RATE, end / SAMPLE_RATE, label,
                           {c: float(p) for c, p in zip(self.recognizer.classes, smoothed)},
                           pred.label, pred.probs, t1 - t0, skipped,
-                          None if arrived is None else t1 - arrived)
+                          None if arrived is None else t1 - arrived, pred.dimensions)
         self.index += 1
         self.done = end
         return step
