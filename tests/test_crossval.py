@@ -24,7 +24,8 @@ from sier.evaluation.run import evaluate
 from sier.models import load_checkpoint
 from sier.splits import load_folds
 from sier.training.config import TrainConfig
-from sier.training.crossval import read_metrics, read_predictions, run_crossval
+from sier.training.crossval import run_crossval
+from sier.training.outputs import read_metrics, read_predictions
 
 from conftest import SYNTH_DURATION_S
 from test_training import ORIGINAL_FLAGS

@@ -145,7 +145,8 @@ def test_features_extracted_on_the_device_match_the_cpu(synth_manifest, tmp_path
 
 def test_a_fold_trains_on_the_device_with_lightning(synth_root, tmp_path):
     from sier.training.config import TrainConfig
-    from sier.training.crossval import read_metrics, run_crossval
+    from sier.training.crossval import run_crossval
+    from sier.training.outputs import read_metrics
 
     gpu = DEVICE != "cpu"
     config = TrainConfig(

@@ -175,7 +175,8 @@ def _embed(model: Any, dataset: Any, device: Any, batch_size: int) -> np.ndarray
 
 
 def _curves(exp: Experiment, fold: int) -> list[dict[str, float]] | None:
-    from sier.training.crossval import metrics_path, read_metrics
+    from sier.training.layout import metrics_path
+    from sier.training.outputs import read_metrics
 
     path = metrics_path(exp.directory, fold)
     return read_metrics(path) if path.is_file() else None

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    import torch
 
 
 def classification_scores(labels: Sequence[int], preds: Sequence[int]) -> dict[str, float]:
@@ -23,7 +26,7 @@ def classification_scores(labels: Sequence[int], preds: Sequence[int]) -> dict[s
     }
 
 
-def concordance(pred: "torch.Tensor", target: "torch.Tensor") -> "torch.Tensor":
+def concordance(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Lin's concordance correlation coefficient of two 1-D tensors, with population moments:
     2 cov / (var_pred + var_target + (mean_pred - mean_target)^2). 1 is perfect agreement; it
     punishes a shifted or rescaled prediction that a Pearson correlation would forgive. NaN
