@@ -174,3 +174,29 @@ def test_predict_stream_and_ensembles_report_the_dimensions(tmp_path, capsys):
     steps = [s for chunk in iter_chunks(audio) for s in stream.push(chunk)]
     assert steps and all(set(s.to_dict()["dimensions"]) == set(single[0]) for s in steps)
     assert " A=" in steps[0].line()
+
+
+def test_the_report_compares_the_dimensions_of_two_models(tmp_path):
+    from sier.evaluation.report import ModelRun, write_report
+
+    rng = np.random.default_rng(2)
+    n = 60
+    rated = rng.uniform(0, 1, (n, 3))
+    speakers = [f"s{i % 4}" for i in range(n)]
+    labels = np.array(["neu", "ang"])[rng.integers(0, 2, n)]
+    probs = np.where((labels == "neu")[:, None], [0.8, 0.2], [0.3, 0.7])
+
+    def run(name: str, noise: float) -> ModelRun:
+        table = make_predictions(("neu", "ang"), [f"u{i}" for i in range(n)], speakers, [1] * n, ["F"] * n, labels,
+                                 probs, dims=rated + rng.normal(0, noise, (n, 3)), rated=rated)
+        return ModelRun(name, table)
+
+    with contextlib.redirect_stdout(open(os.devnull, "w")):
+        report = write_report([run("original", 0.5), run("enhanced", 0.05)], tmp_path, max_attention_examples=0,
+                              n_boot=50)
+    rows = {r["quantity"]: r for r in report.results["comparison"]["rows"]}
+    assert rows["CCC x 100 arousal (pooled)"]["better"] == "enhanced"  # less noise, closer to the ratings
+    assert rows["CCC x 100 arousal (pooled)"]["delta"] > 0.3
+    assert "per-speaker CCC x 100 dominance std" in rows
+    text = Path(report.report_path).read_text()
+    assert "| original | arousal |" in text and "| enhanced | arousal |" in text

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from sier.corpora.dimensions import DIMENSIONS
 from sier.errors import EvaluationError
 from sier.evaluation.predictions import Predictions, average_over_folds
 
@@ -181,6 +182,12 @@ def compare(original: dict[str, Any], enhanced: dict[str, Any], pred_original: P
                        enhanced["speakers"]["class_balance"].get("f1_std", np.nan), "lower"))
     quantities.append(("speaker probe accuracy - chance", original["probe"]["above_chance"]["mean"],
                        enhanced["probe"]["above_chance"]["mean"], "lower"))
+    if "dimensions" in original and "dimensions" in enhanced:  # both trained with the dimension head
+        for name in DIMENSIONS:
+            quantities.append((f"CCC x 100 {name} (pooled)", original["dimensions"]["pooled"][name]["ccc"],
+                               enhanced["dimensions"]["pooled"][name]["ccc"], "higher"))
+            quantities.append((f"per-speaker CCC x 100 {name} std", original["dimensions"]["speaker_spread"][name]["std"],
+                               enhanced["dimensions"]["speaker_spread"][name]["std"], "lower"))
     rows = []
     for name, va, vb, direction in quantities:
         d = _delta(va, vb)
