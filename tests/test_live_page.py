@@ -81,6 +81,8 @@ console.log(JSON.stringify({
   clip: Array.from(live.floatTo16BitPCM(Float32Array.of(0, 0.5, -1, 1.5, -2))),
   url: live.streamUrl({protocol: "https:", host: "h:8000"}, {window_s: 3, drop_late: "true"}),
   bars: live.barsOf({label: "ang", probs: {neu: 0.1, ang: 0.9}}, ["neu", "ang", "sad"]),
+  dims: live.dimensionsText({dimensions: {arousal: 0.625, valence: 0.4, dominance: 0.551}}),
+  noDims: live.dimensionsText({label: "neu", probs: {neu: 1}}),
 }));
 """
 
@@ -100,6 +102,7 @@ def test_the_script_resamples_to_16k_pcm_that_the_stream_answers(recognizer, tmp
     assert got["url"] == "wss://h:8000/stream?window_s=3&drop_late=true"
     assert got["bars"] == [{"cls": "neu", "prob": 0.1, "top": False}, {"cls": "ang", "prob": 0.9, "top": True},
                            {"cls": "sad", "prob": 0, "top": False}]
+    assert got["dims"] == "arousal 0.63 · valence 0.40 · dominance 0.55" and got["noDims"] == ""
 
     # the script's PCM of 3 s of speech-like audio, sent as the page sends it
     del got

@@ -53,8 +53,15 @@ function barsOf(step, classes) {
   return classes.map((cls) => ({ cls, prob: step.probs[cls] ?? 0, top: cls === step.label }));
 }
 
+// "arousal 0.62 · valence 0.41 · dominance 0.55" of a step whose model predicts the
+// dimensions (0..1 of the training corpus's scale); "" for one that does not.
+function dimensionsText(step) {
+  if (!step.dimensions) return "";
+  return Object.entries(step.dimensions).map(([name, value]) => `${name} ${value.toFixed(2)}`).join(" · ");
+}
+
 if (typeof module !== "undefined") {
-  module.exports = { floatTo16BitPCM, LinearResampler, streamUrl, barsOf, TARGET_RATE };
+  module.exports = { floatTo16BitPCM, LinearResampler, streamUrl, barsOf, dimensionsText, TARGET_RATE };
 }
 
 // ---------------------------------------------------------------- the page (browser only)
@@ -66,6 +73,7 @@ if (typeof document !== "undefined") {
 
   function showBars(step) {
     $("label").textContent = step.label;
+    $("dimensions").textContent = dimensionsText(step);
     $("bars").innerHTML = "";
     for (const bar of barsOf(step, classes)) {
       const row = document.createElement("div");
