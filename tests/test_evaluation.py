@@ -267,3 +267,19 @@ def test_predictions_csv_roundtrip(tmp_path):
     (tmp_path / "bad.csv").write_text("id,label\nu1,a\n")
     with pytest.raises(EvaluationError, match="not a sier predictions table"):
         read_predictions_csv(tmp_path / "bad.csv")
+
+
+def test_improvised_and_scripted_dialogs_are_tabled_apart():
+    """IEMOCAP's ids say whether the dialog was improvised or scripted; a corpus without such
+    kinds of recording gets no table (synthetic ids, corpus "")."""
+    table, _ = synthetic_table(per_speaker=20)
+    ids = [f"Ses01F_{'impro01' if k % 4 else 'script01_1'}_F{k:03d}" for k in range(len(table))]
+    iemocap = make_predictions(CLASSES, ids, table.speaker, table.session, table.gender, table.label, table.probs,
+                               fold=table.fold, corpus=["iemocap"] * len(table))
+    rows = {r["group"]: r for r in speaker_analysis(iemocap)["per_recording"]}
+    assert sorted(rows) == ["improvised", "scripted"] and rows["scripted"]["n"] == len(table) // 4
+    scripted = iemocap.subset(np.array(["_script" in i for i in ids]))
+    assert rows["scripted"]["wa"] == pytest.approx(accuracy_score(scripted.label, scripted.pred))
+    assert "per_recording" not in speaker_analysis(table)
+    only_impro = iemocap.subset(np.array(["_impro" in i for i in ids]))
+    assert "per_recording" not in speaker_analysis(only_impro)  # one kind: nothing to compare

@@ -43,6 +43,18 @@ SUBSETS: dict[str, dict[str, tuple[str, Callable[[str], bool]]]] = {
 }
 
 
+OTHER = "unspecified"  # the recording kind of an utterance of a corpus without subsets
+
+
+def recording_of(corpus: str, utt_id: str) -> str:
+    """The subset an utterance belongs to ("improvised", "read", ...), OTHER for a corpus without
+    subsets; subsets of one corpus do not overlap, so the first that holds it names it."""
+    for name, (_, test) in SUBSETS.get(corpus, {}).items():
+        if test(utt_id):
+            return name
+    return OTHER
+
+
 def subset_names(subset: str) -> list[str]:
     """The names of a comma list ("improvised,natural"); [] for "all"."""
     names = [n.strip() for n in subset.split(",") if n.strip()]

@@ -84,7 +84,7 @@ def _speaker_section(models: dict[str, Any]) -> str:
     ]
     for key in ALL_GROUP_KEYS[1:]:
         if not all(f"per_{key}" in r["speakers"] for r in models.values()):
-            continue  # per corpus / language: only where the test data mixes them
+            continue  # per corpus / language / recording: only where the test data mixes them
         per_g = {n: {g["group"]: g for g in r["speakers"][f"per_{key}"]} for n, r in models.items()}
         g_rows = [[g, next(per_g[n][g]["n"] for n in names if g in per_g[n]),
                    *(_pct(per_g[n][g]["ua"]) if g in per_g[n] else "–" for n in names),

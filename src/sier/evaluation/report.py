@@ -135,7 +135,7 @@ def _figures(out: Path, runs: Sequence[ModelRun], results: dict[str, Any], max_a
             fig_dir / f"confusion_{run.name}.png", f"{run.name}: confusion, pooled over folds (n={pooled['n']})"))
     for key, metric in ((k, "ua") for k in ALL_GROUP_KEYS):
         if not all(f"per_{key}" in r["speakers"] for r in models.values()):
-            continue  # per corpus / language: only where the test data mixes them
+            continue  # per corpus / language / recording: only where the test data mixes them
         name = (lambda g: f"session {g}") if key == "session" else (lambda g: g)  # noqa: E731
         values = {n: {name(g["group"]): g[metric] for g in r["speakers"][f"per_{key}"]} for n, r in models.items()}
         counts = {name(g["group"]): g["n"] for r in models.values() for g in r["speakers"][f"per_{key}"]}

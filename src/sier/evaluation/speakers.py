@@ -1,4 +1,5 @@
-"""How evenly a model does across speakers, genders, sessions and (when mixed) corpora and languages.
+"""How evenly a model does across speakers, genders, sessions and (when mixed) corpora, languages
+and kinds of recording (IEMOCAP's improvised and scripted dialogs, MSP-IMPROV's recording types).
 
 A speaker-independent model should not only score well on average but score alike on
 every unseen speaker: the spread (max - min) and the variance of per-speaker UA are the
@@ -15,7 +16,7 @@ from sier.evaluation.metrics import table_metrics
 from sier.evaluation.predictions import Predictions
 
 GROUP_KEYS = ("speaker", "gender", "session")
-ALL_GROUP_KEYS = GROUP_KEYS + ("corpus", "language")  # the last two only where a table mixes them
+ALL_GROUP_KEYS = GROUP_KEYS + ("corpus", "language", "recording")  # the last three only where a table mixes them
 GROUP_METRICS = ("wa", "ua", "macro_f1")
 
 
@@ -36,9 +37,12 @@ def _group_column(table: Predictions, key: str) -> np.ndarray:
     """The group of every row: the table's column, session names (see `group_table`), or the
     language of the row's corpus and speaker."""
     from sier.corpora.registry import OFFICIAL_PARTITIONS, language_of
+    from sier.corpora.subsets import recording_of
 
     if key == "language":
         return np.array([language_of(str(c), str(s)) for c, s in zip(table.corpus, table.speaker)], dtype=object)
+    if key == "recording":
+        return np.array([recording_of(str(c), str(i)) for c, i in zip(table.corpus, table.ids)], dtype=object)
     column = getattr(table, key)
     if key == "session":
         several = len(table.corpora()) > 1
@@ -52,8 +56,9 @@ def _group_column(table: Predictions, key: str) -> np.ndarray:
 
 
 def group_keys(table: Predictions) -> tuple[str, ...]:
-    """The groups to report: GROUP_KEYS, "corpus" when the table holds several corpora and
-    "language" when it holds several languages (pooled corpora, or ESD alone)."""
+    """The groups to report: GROUP_KEYS, "corpus" when the table holds several corpora,
+    "language" when it holds several languages (pooled corpora, or ESD alone) and "recording"
+    when it holds several kinds of recording (IEMOCAP's improvised and scripted dialogs)."""
     mixed = tuple(k for k in ALL_GROUP_KEYS[len(GROUP_KEYS):] if len(set(_group_column(table, k).tolist())) > 1)
     return GROUP_KEYS + mixed
 
@@ -98,7 +103,7 @@ def class_balance(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def speaker_analysis(table: Predictions) -> dict[str, Any]:
-    """Per speaker / gender / session (/ corpus, / language, when several) tables, their spread
+    """Per speaker / gender / session (/ corpus, / language, / recording, when several) tables, their spread
     in WA/UA/F1, and per-class F1 balance.
 
     Returns {"per_speaker": rows, "per_gender": rows, "per_session": rows, ["per_corpus": rows,
