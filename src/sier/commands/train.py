@@ -79,6 +79,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dimension_weight", type=float, default=S,
                    help="> 0: also predict arousal, valence and dominance (IEMOCAP, MSP-IMPROV, MSP-Podcast rate them) "
                         "with loss weight x (1 - CCC); the report adds their CCC (default: 0, off)")
+    g = p.add_argument_group("distillation (model compression)")
+    g.add_argument("--teacher", default=S, metavar="EXPERIMENT_DIR",
+                   help="a trained experiment on the same data and folds: each fold's student also learns from that "
+                        "fold's teacher model (e.g. a small fbank baseline from a HuBERT enhanced model)")
+    g.add_argument("--distill_weight", type=float, default=S,
+                   help="loss = (1 - w) CE + w T^2 KL(teacher || student) (default: 0.5)")
+    g.add_argument("--distill_temperature", type=float, default=S, help="T, softens both distributions (default: 2)")
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, default=S, help="maximum epochs per fold (default: 50)")
     g.add_argument("--batch_size", type=int, default=S, help="default: 16")

@@ -60,6 +60,10 @@ class TrainConfig:
     adversarial_gamma: float = 10.0  # alpha(p) = 2 / (1 + exp(-gamma p)) - 1 over training progress p
     speaker_hidden: int = 128  # hidden size of the speaker classifier
     dimension_weight: float = 0.0  # >0: also regress arousal, valence, dominance; loss + weight x (1 - mean CCC)
+    # --- distillation (see sier.training.distill)
+    teacher: str | None = None  # experiment directory of a trained teacher on the same folds; None = no distillation
+    distill_weight: float = 0.5  # with a teacher: loss = (1 - w) CE + w T^2 KL(teacher || student)
+    distill_temperature: float = 2.0  # T: softens both distributions
     # --- optimisation
     epochs: int = 50  # maximum epochs per fold
     batch_size: int = 16  # utterances per batch (per device)
@@ -123,6 +127,10 @@ class TrainConfig:
                 problems.append(f"{name} must be > 0, got {getattr(self, name)}")
         if not 0.0 < self.plateau_factor <= 1.0:
             problems.append(f"plateau_factor must be in (0, 1], got {self.plateau_factor}")
+        if not 0.0 <= self.distill_weight <= 1.0:
+            problems.append(f"distill_weight must be in [0, 1], got {self.distill_weight}")
+        if self.distill_temperature <= 0:
+            problems.append(f"distill_temperature must be > 0, got {self.distill_temperature}")
         if self.dimension_weight < 0:
             problems.append(f"dimension_weight must be >= 0, got {self.dimension_weight}")
         if self.monitor == "val_ccc" and not self.dimension_weight:

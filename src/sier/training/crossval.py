@@ -34,7 +34,7 @@ from sier.training.layout import (
     metrics_path,
     predictions_path,
 )
-from sier.training.outputs import plot_curves, summarize, summary_table, write_predictions
+from sier.training.outputs import inference_device, plot_curves, summarize, summary_table, write_predictions
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +208,11 @@ def run_crossval(
     print(f"experiment: {exp.directory}")
     variants = _variant_stores(exp, fcfg)
     selected = _selected_folds(exp, config)
+    if config.teacher:  # a teacher of other folds has heard this run's test speakers: stop before training
+        from sier.training.distill import teacher_checkpoint
+
+        for fold in selected:
+            teacher_checkpoint(Path(config.teacher), fold)
     top = _upstream_top(fcfg, config.upstream_dropout)
     started = time.monotonic()
     for n, fold in enumerate(selected):
@@ -301,8 +306,16 @@ def train_fold(exp: Experiment, fold: Fold, store: Any, fcfg: Any, top_template:
         trainer = _trainer(config, callbacks, last_ckpt_path(exp.directory, k).parent)
     # Under DDP, Lightning puts a distributed sampler into the loaders, which a batch
     # sampler of ours would not keep: there the batches stay plain shuffled ones.
+    teacher = None
+    if config.teacher:
+        from sier.training.distill import teacher_logits
+
+        by_id = {u.id: u for u in exp.utterances}
+        teacher = teacher_logits(config.teacher, fold, [by_id[i] for i in fold.train], exp.classes, config.cache_dir,
+                                 config.batch_size, config.progress, inference_device(config))
     loaders, train_set, generators = _loaders(exp, fold, store, fcfg, variants,
-                                              by_length=config.length_buckets and trainer.world_size == 1)
+                                              by_length=config.length_buckets and trainer.world_size == 1,
+                                              teacher=teacher)
     rng_state.track(*generators)
     if top is not None:
         top.train()
@@ -387,11 +400,11 @@ def _meta(exp: Experiment, fold: Fold, fcfg: Any, top: Any) -> dict[str, Any]:
 
 
 def _loaders(exp: Experiment, fold: Fold, store: Any, fcfg: Any, variants: Sequence[Any] = (),
-             by_length: bool = False) -> tuple[dict[str, Any], Any, list[Any]]:
+             by_length: bool = False, teacher: Any = None) -> tuple[dict[str, Any], Any, list[Any]]:
     """DataLoaders of train (augmented, shuffled or balanced), val and test, the training
     set, and the generators that draw the training batches (for RngState).
     by_length: training batches of similar length (LengthBatchSampler), validation batches
-    in order of length."""
+    in order of length. teacher: a teacher's logits [N, C] of the training utterances."""
     import torch
     from torch.utils.data import DataLoader, RandomSampler
 
@@ -407,7 +420,7 @@ def _loaders(exp: Experiment, fold: Fold, store: Any, fcfg: Any, variants: Seque
         channel_masks=config.channel_masks, channel_mask_width=round(config.channel_mask_frac * store.dim),
         max_frames=round(config.max_train_s * fps),
     )
-    training = dict(augment=augment, variants=variants, variant_prob=config.wave_augment_prob)
+    training = dict(augment=augment, variants=variants, variant_prob=config.wave_augment_prob, teacher_logits=teacher)
     parts = {
         name: UtteranceDataset([by_id[i] for i in ids], store, exp.classes, fold.train_speakers,
                                **(training if name == "train" else {}))

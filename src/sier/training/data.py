@@ -6,7 +6,8 @@ A batch is a dict:
 - `labels`: int64 [B], emotion class index (order of the label map's classes),
 - `speakers`: int64 [B], index among the fold's training speakers, -1 for others,
 - `dimensions`: float32 [B, 3], arousal, valence, dominance on 0..1, NaN where unknown,
-- `index`: int64 [B], position of the utterance in the dataset.
+- `index`: int64 [B], position of the utterance in the dataset,
+- `teacher_logits`: float32 [B, C], a teacher's logits (training sets of a distilled run only).
 """
 
 from __future__ import annotations
@@ -84,9 +85,11 @@ class UtteranceDataset(Dataset):
         augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
         variants: Sequence[FeatureSource] = (),
         variant_prob: float = 0.0,
+        teacher_logits: torch.Tensor | None = None,
     ) -> None:
         """variants: stores of waveform-augmented copies; each item is read from one of them
-        (chosen uniformly) with probability `variant_prob`, else from `store`."""
+        (chosen uniformly) with probability `variant_prob`, else from `store`.
+        teacher_logits: [N, C], row i a teacher's logits for utterance i (distillation)."""
         self.utterances = list(utterances)
         self.store = store
         self.variants = list(variants)
@@ -101,6 +104,10 @@ class UtteranceDataset(Dataset):
         self.speakers = torch.tensor([speaker_index.get(u.speaker, -1) for u in self.utterances], dtype=torch.long)
         self.dimensions = torch.tensor([normalized(u) for u in self.utterances], dtype=torch.float32).reshape(-1, 3)
         self.augment = augment
+        if teacher_logits is not None and teacher_logits.shape != (len(self.utterances), len(self.classes)):
+            raise TrainingError(f"teacher logits of shape {tuple(teacher_logits.shape)} for {len(self.utterances)} "
+                                f"utterances of {len(self.classes)} classes")
+        self.teacher_logits = teacher_logits
 
     def __len__(self) -> int:
         return len(self.utterances)
@@ -115,8 +122,11 @@ class UtteranceDataset(Dataset):
         feats = self._source().load(self.utterances[i].id).float()
         if self.augment is not None:
             feats = self.augment(feats)
-        return {"features": feats, "label": self.labels[i], "speaker": self.speakers[i],
+        item = {"features": feats, "label": self.labels[i], "speaker": self.speakers[i],
                 "dimensions": self.dimensions[i], "index": i}
+        if self.teacher_logits is not None:
+            item["teacher_logits"] = self.teacher_logits[i]
+        return item
 
     def class_counts(self) -> list[int]:
         counts = Counter(self.labels.tolist())
@@ -131,7 +141,7 @@ def collate(items: Sequence[dict]) -> dict:
     features = first.new_zeros(shape)
     for b, it in enumerate(items):
         features[b, ..., : it["features"].shape[-2], :] = it["features"]
-    return {
+    batch = {
         "features": features,
         "lengths": lengths,
         "labels": torch.stack([torch.as_tensor(it["label"]) for it in items]),
@@ -139,6 +149,9 @@ def collate(items: Sequence[dict]) -> dict:
         "dimensions": torch.stack([it["dimensions"] for it in items]),
         "index": torch.tensor([it["index"] for it in items], dtype=torch.long),
     }
+    if "teacher_logits" in items[0]:
+        batch["teacher_logits"] = torch.stack([it["teacher_logits"] for it in items])
+    return batch
 
 
 def run_model(model: torch.nn.Module, dataset: Dataset, batch_size: int,

@@ -9,6 +9,8 @@ With `dimension_weight` > 0 the loss adds that weight x (1 - CCC), the concordan
 predicted and rated arousal, valence and dominance over the batch's rated utterances,
 averaged over the dimensions: an auxiliary task for the emotion classes (its scores are
 logged as val_ccc and val_ccc_<dimension>).
+With a `teacher` (sier.training.distill) the emotion term becomes (1 - w) CE + w T^2 KL
+from the teacher's softened distribution to the student's.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from sier.corpora.dimensions import DIMENSIONS
 from sier.models.pipeline import SERModel
 from sier.training.config import TrainConfig
+from sier.training.distill import distill_loss
 from sier.training.metrics import concordance
 from sier.training.schedules import WarmupCosineRestarts, adversary_alpha
 
@@ -104,6 +107,10 @@ class SERModule(L.LightningModule):
         out = self.model(batch["features"], batch["lengths"], alpha=alpha)
         loss = F.cross_entropy(out["emotion_logits"], batch["labels"], weight=self.class_weight)
         self.log("emotion_loss", loss, on_step=True, on_epoch=False, batch_size=len(batch["labels"]))
+        if "teacher_logits" in batch:
+            kd = distill_loss(out["emotion_logits"], batch["teacher_logits"], self.config.distill_temperature)
+            loss = (1 - self.config.distill_weight) * loss + self.config.distill_weight * kd
+            self.log("distill_loss", kd, on_step=True, on_epoch=False, batch_size=len(batch["labels"]))
         if "speaker_logits" in out:
             known = batch["speakers"] >= 0  # every training utterance, unless a caller mixes parts
             if known.any():

@@ -13,6 +13,13 @@ from sier.training.config import TrainConfig
 from sier.training.layout import Experiment, best_model_path, predictions_path
 
 
+def inference_device(config: TrainConfig) -> str:
+    """Where a trained model runs outside the Trainer: the GPU where the run may use one."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda") else "cpu"
+
+
 def write_predictions(exp: Experiment, fold: Fold, store: Any, test_set: Any, config: TrainConfig) -> None:
     """predictions/fold_<k>.csv from the best checkpoint: id, speaker, session, gender, label, pred, prob_*
     (and pred_/rated_<dimension> for a model with dimensions)."""
@@ -25,8 +32,7 @@ def write_predictions(exp: Experiment, fold: Fold, store: Any, test_set: Any, co
 
     model, ckpt = load_ser_model(best_model_path(exp.directory, fold.index))
     classes = ckpt.meta["classes"]
-    device = torch.device("cuda" if torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")
-                          else "cpu")
+    device = inference_device(config)
     model.to(device)
     outs = [out for _, out in run_model(model, test_set, config.batch_size, device)]
     probs_t = torch.cat([o["emotion_logits"].float().softmax(-1).cpu() for o in outs]) if outs \
