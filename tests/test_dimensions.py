@@ -140,6 +140,8 @@ def test_a_short_run_learns_the_dimensions_of_held_out_speakers(synth_root, tmp_
     assert "pred_arousal" in (exp / "predictions" / "fold_0.csv").read_text().splitlines()[0]
     scores = report.results["models"]["enhanced"]["dimensions"]
     assert scores["pooled"]["arousal"]["n"] == 30
+    summary = json.loads((exp / "summary.json").read_text())  # training's own summary agrees
+    assert summary["pooled_ccc"]["arousal"] == pytest.approx(scores["pooled"]["arousal"]["ccc"], abs=1e-4)
     assert scores["pooled"]["arousal"]["ccc"] >= 0.35, scores["pooled"]  # chance: 0
     assert "## Emotion dimensions" in Path(report.report_path).read_text()
     rows = (tmp_path / "eval" / "dimensions.csv").read_text().splitlines()

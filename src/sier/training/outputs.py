@@ -99,12 +99,13 @@ def summarize(exp: Experiment, fold_indices: Sequence[int]) -> dict[str, Any]:
 
     index = {c: i for i, c in enumerate(exp.classes)}
     folds_by_index = {f.index: f for f in exp.folds}
-    per_fold, all_labels, all_preds = [], [], []
+    per_fold, all_labels, all_preds, all_rows = [], [], [], []
     for k in fold_indices:
         path = predictions_path(exp.directory, k)
         if not path.is_file():
             continue
         rows = read_predictions(path)
+        all_rows += rows
         labels, preds = [index[r["label"]] for r in rows], [index[r["pred"]] for r in rows]
         all_labels += labels
         all_preds += preds
@@ -121,9 +122,26 @@ def summarize(exp: Experiment, fold_indices: Sequence[int]) -> dict[str, Any]:
         "std": {m: float(np.std([f[m] for f in per_fold])) if per_fold else None for m in keys},
         "pooled": classification_scores(all_labels, all_preds),
     }
+    if all_rows and "pred_arousal" in all_rows[0]:  # a model with the dimension head
+        summary["pooled_ccc"] = _pooled_ccc(all_rows)
     write_json(exp.directory / "summary.json", summary)
     write_text(exp.directory / "summary.csv", _summary_csv(summary))
     return summary
+
+
+def _pooled_ccc(rows: Sequence[dict[str, str]]) -> dict[str, float]:
+    """CCC of each dimension over the test rows that are rated (see sier.evaluation.dimensions)."""
+    import torch
+
+    from sier.corpora.dimensions import DIMENSIONS
+    from sier.training.metrics import concordance
+
+    out = {}
+    for d in DIMENSIONS:
+        pairs = [(float(r[f"pred_{d}"]), float(r[f"rated_{d}"])) for r in rows if r.get(f"rated_{d}")]
+        pred, rated = torch.tensor([p for p, _ in pairs]), torch.tensor([t for _, t in pairs])
+        out[d] = float(concordance(pred, rated))
+    return out
 
 
 def _best_of(exp_dir: Path, k: int) -> dict[str, Any]:
@@ -159,4 +177,7 @@ def summary_table(summary: dict[str, Any]) -> str:
                      + " ".join(f"{100 * mean[m]:>5.2f}+-{100 * std[m]:.2f}" for m in ("wa", "ua", "f1")))
         lines.append(f"{'pooled':>6}  {'all test utts':<16} {p['n']:>5} "
                      f"{100 * p['wa']:>7.2f} {100 * p['ua']:>7.2f} {100 * p['f1']:>7.2f}")
+    if "pooled_ccc" in summary:
+        lines.append("CCC of the dimensions, pooled test utterances: "
+                     + ", ".join(f"{d} {v:.3f}" for d, v in summary["pooled_ccc"].items()))
     return "\n".join(lines)
