@@ -202,3 +202,23 @@ def test_the_report_compares_the_dimensions_of_two_models(tmp_path):
     assert "per-speaker CCC x 100 dominance std" in rows
     text = Path(report.report_path).read_text()
     assert "| original | arousal |" in text and "| enhanced | arousal |" in text
+
+
+def test_onnx_exports_carry_the_dimensions(tmp_path):
+    from inference_fixtures import make_checkpoint, speechlike
+    from sier.inference.export import export_model
+    from sier.inference.recognizer import Recognizer
+
+    ckpt = make_checkpoint(tmp_path / "dims.pth", model={"num_dimensions": 3})
+    result = export_model(ckpt, tmp_path / "dims.onnx")
+    assert result.parity.dimensions_max_abs_diff is not None and result.parity.dimensions_max_abs_diff < 1e-4
+    assert "max |dimension diff|" in result.parity.summary()
+    audio = speechlike(1.2, seed=3)
+    torch_pred = Recognizer.from_checkpoint(ckpt).predict(audio)
+    onnx_pred = Recognizer.from_checkpoint(ckpt, runtime="onnx", onnx_path=result.onnx_path).predict(audio)
+    for d, v in torch_pred.dimensions.items():
+        assert onnx_pred.dimensions[d] == pytest.approx(v, abs=1e-4)
+    plain = export_model(make_checkpoint(tmp_path / "plain.pth"), tmp_path / "plain.onnx")
+    assert plain.parity.dimensions_max_abs_diff is None
+    assert Recognizer.from_checkpoint(tmp_path / "plain.pth", runtime="onnx",
+                                      onnx_path=plain.onnx_path).predict(audio).dimensions is None

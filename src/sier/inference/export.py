@@ -45,19 +45,25 @@ OPSET = 17
 INT8_OP_TYPES = ("MatMul", "Gemm")  # dynamic int8 on these; Conv stays fp32 (ConvInteger is slow on CPU)
 
 
+def _graph_outputs(out: dict[str, Tensor]) -> Tensor | tuple[Tensor, Tensor]:
+    """emotion_logits, and the dimensions of a model with the dimension head (a second output)."""
+    return (out["emotion_logits"], out["dimensions"]) if "dimensions" in out else out["emotion_logits"]
+
+
 class ClassifierGraph(nn.Module):
-    """features [B, T, D], lengths [B] -> emotion_logits [B, C] (the exported classifier)."""
+    """features [B, T, D], lengths [B] -> emotion_logits [B, C] (and dimensions [B, 3] where the
+    model predicts them): the exported classifier."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, features: Tensor, lengths: Tensor) -> Tensor:
-        return self.model(features, lengths)["emotion_logits"]
+    def forward(self, features: Tensor, lengths: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        return _graph_outputs(self.model(features, lengths))
 
 
 class WholeGraph(nn.Module):
-    """waveform [B, samples] (equal lengths, 16 kHz) -> emotion_logits [B, C].
+    """waveform [B, samples] (equal lengths, 16 kHz) -> emotion_logits [B, C] (and dimensions).
 
     `frontend(waveform [B, S]) -> features [B, T, D] or [B, L, T, D]` is the frozen upstream
     prefix run on a batch; `model(features, lengths)` is the SER model (top + head).
@@ -68,11 +74,11 @@ class WholeGraph(nn.Module):
         self.frontend = frontend
         self.model = model
 
-    def forward(self, waveform: Tensor) -> Tensor:
+    def forward(self, waveform: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         features = self.frontend(waveform)
         frames = features.shape[-2]
         lengths = torch.ones(features.shape[0], dtype=torch.long) * frames
-        return self.model(features, lengths)["emotion_logits"]
+        return _graph_outputs(self.model(features, lengths))
 
 
 @dataclass
@@ -83,10 +89,13 @@ class ParityReport:
     agreement: float  # fraction of examples with the same argmax
     cases: list[dict] = field(default_factory=list)  # per (batch, length): diff and agreement
     rel_diff: float = 0.0  # max_abs_diff / the largest |logit - mean logit of its example| (scale-free)
+    dimensions_max_abs_diff: float | None = None  # on the dimensions (0..1), for a model that predicts them
 
     def summary(self) -> str:
+        dims = "" if self.dimensions_max_abs_diff is None else \
+            f", max |dimension diff| {self.dimensions_max_abs_diff:.2e}"
         return (f"max |logit diff| {self.max_abs_diff:.2e} ({100 * self.rel_diff:.1f} % of the logit range), "
-                f"argmax agreement {100 * self.agreement:.1f} %")
+                f"argmax agreement {100 * self.agreement:.1f} %{dims}")
 
 
 def compare_logits(reference: np.ndarray, got: np.ndarray) -> ParityReport:
@@ -128,8 +137,9 @@ def onnx_session(path: str | os.PathLike, threads: int | None = None):
         raise InferenceError(f"{path}: cannot load ONNX model ({exc}); re-run sier export.") from exc
 
 
-def _export(module: nn.Module, args: tuple, path: Path, input_names, dynamic_axes) -> None:
+def _export(module: nn.Module, args: tuple, path: Path, input_names, dynamic_axes, dimensions: bool = False) -> None:
     module.eval()
+    outputs = ["emotion_logits", *(["dimensions"] if dimensions else [])]
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter warns about every traced branch
@@ -140,8 +150,8 @@ def _export(module: nn.Module, args: tuple, path: Path, input_names, dynamic_axe
             dynamo=False,
             opset_version=OPSET,
             input_names=list(input_names),
-            output_names=["emotion_logits"],
-            dynamic_axes={**dynamic_axes, "emotion_logits": {0: "batch"}},
+            output_names=outputs,
+            dynamic_axes={**dynamic_axes, **{name: {0: "batch"} for name in outputs}},
         )
 
 
@@ -158,15 +168,22 @@ def export_classifier(model: nn.Module, input_dim: int, path: str | os.PathLike,
         path,
         ["features", "lengths"],
         {"features": {0: "batch", time_axis: "frames"}, "lengths": {0: "batch"}},
+        _has_dimensions(model),
     )
     return path
+
+
+def _has_dimensions(model: nn.Module) -> bool:
+    head = getattr(model, "head", model)  # an SERModel, or the bare head
+    return getattr(getattr(head, "cfg", None), "num_dimensions", 0) > 0
 
 
 def export_whole(frontend: nn.Module, model: nn.Module, path: str | os.PathLike, example_s: float = 1.0) -> Path:
     """Export frontend + model as an ONNX graph waveform [B, samples] -> logits."""
     path = Path(path)
     waveform = 0.1 * torch.randn(2, int(example_s * SAMPLE_RATE))
-    _export(WholeGraph(frontend, model), (waveform,), path, ["waveform"], {"waveform": {0: "batch", 1: "samples"}})
+    _export(WholeGraph(frontend, model), (waveform,), path, ["waveform"], {"waveform": {0: "batch", 1: "samples"}},
+            _has_dimensions(model))
     return path
 
 
@@ -194,27 +211,38 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def check_parity(
-    reference: Callable[..., np.ndarray],
+    reference: Callable[..., Tensor | tuple[Tensor, ...]],
     session,
     make_inputs: Callable[[int, int], dict[str, np.ndarray]],
     batch_sizes: Sequence[int] = (1, 2, 3),
     lengths: Sequence[int] = (50, 150, 301),
 ) -> ParityReport:
-    """Compare `reference(**inputs) -> logits` with the ONNX `session` on every
-    (batch size, length) pair; inputs come from `make_inputs(batch, length)`."""
+    """Compare `reference(**inputs) -> logits` (a tensor, or a tuple of logits and dimensions)
+    with the ONNX `session` on every (batch size, length) pair; inputs come from
+    `make_inputs(batch, length)`."""
     cases, refs, gots = [], [], []
+    dims_diff = None
     for batch in batch_sizes:
         for length in lengths:
             inputs = make_inputs(batch, length)
-            ref = reference(**inputs)
-            got = session.run(["emotion_logits"], inputs)[0]
+            ref, *ref_dims = _as_outputs(reference(**inputs))
+            got, *got_dims = session.run(None, inputs)
+            if ref_dims and got_dims:
+                diff = float(np.abs(ref_dims[0] - got_dims[0]).max())
+                dims_diff = diff if dims_diff is None else max(dims_diff, diff)
             cases.append({"batch": batch, "length": length, "max_abs_diff": float(np.abs(ref - got).max()),
                           "agreement": _agreement(ref, got)})
             refs.append(ref)
             gots.append(got)
     report = compare_logits(np.concatenate(refs), np.concatenate(gots))
     report.cases = cases
+    report.dimensions_max_abs_diff = dims_diff
     return report
+
+
+def _as_outputs(out: Tensor | tuple[Tensor, ...]) -> list[np.ndarray]:
+    """A graph's outputs (logits, and dimensions where it has them) as numpy arrays."""
+    return [t.numpy() for t in (out if isinstance(out, tuple) else (out,))]
 
 
 def classifier_parity(model: nn.Module, session, input_dim: int, input_layers: int = 1, seed: int = 0,
@@ -231,7 +259,7 @@ def classifier_parity(model: nn.Module, session, input_dim: int, input_layers: i
 
     def ref(features, lengths):
         with torch.inference_mode():
-            return graph(torch.from_numpy(features), torch.from_numpy(lengths)).numpy()
+            return graph(torch.from_numpy(features), torch.from_numpy(lengths))
 
     return check_parity(ref, session, make, batch_sizes, lengths)
 
@@ -248,7 +276,7 @@ def whole_parity(frontend: nn.Module, model: nn.Module, session, seed: int = 0,
 
     def ref(waveform):
         with torch.inference_mode():
-            return graph(torch.from_numpy(waveform)).numpy()
+            return graph(torch.from_numpy(waveform))
 
     lengths = [int(s * SAMPLE_RATE) for s in seconds]
     return check_parity(ref, session, make, batch_sizes, lengths)

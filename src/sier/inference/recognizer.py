@@ -135,23 +135,27 @@ class Recognizer:
         return self.outputs(waveform)[0]
 
     def outputs(self, waveform: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(logits [C], dimensions [3] on 0..1 or None) of one validated waveform; the ONNX
-        graphs hold the classifier only, so they give no dimensions."""
+        """(logits [C], dimensions [3] on 0..1 or None) of one validated waveform."""
         if self.runtime == "onnx" and self.onnx_kind == "whole":
             x = np.ascontiguousarray(waveform, dtype=np.float32)[None, :]
-            return self.session.run(["emotion_logits"], {"waveform": x})[0][0], None
+            return self._run_onnx({"waveform": x})
         feats = self.features(waveform)
         frames = feats.shape[-2]
         if frames < 1:
             raise InferenceError(f"audio of {waveform.size / SAMPLE_RATE:.3f} s gives no feature frame; it is too short.")
         lengths = np.array([frames], dtype=np.int64)
         if self.runtime == "onnx":
-            inputs = {"features": feats[None].numpy(), "lengths": lengths}
-            return self.session.run(["emotion_logits"], inputs)[0][0], None
+            return self._run_onnx({"features": feats[None].numpy(), "lengths": lengths})
         with torch.inference_mode():
             out = self.model(feats[None], torch.from_numpy(lengths))
         dims = out["dimensions"][0].float().numpy() if "dimensions" in out else None
         return out["emotion_logits"][0].float().numpy(), dims
+
+    def _run_onnx(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """The ONNX graph's logits of one example, and its dimensions where the graph has them
+        (exports of models with the dimension head)."""
+        logits, *dims = self.session.run(None, inputs)
+        return logits[0], dims[0][0] if dims else None
 
     def predict(self, waveform: np.ndarray, source: str = "audio") -> Prediction:
         """Classify float32 mono audio at SAMPLE_RATE, shape [samples]; AudioError if unusable."""
