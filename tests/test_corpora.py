@@ -28,10 +28,11 @@ from sier.corpora.emodb import read_emodb
 from sier.corpora.emovo import read_emovo
 from sier.corpora.esd import read_esd
 from sier.corpora.shemo import read_shemo
+from sier.corpora.subesco import read_subesco
 from sier.corpora.labels import get_label_map
 from sier.corpora.ravdess import read_ravdess
 from sier.corpora.records import Utterance, count_table, read_manifest, read_manifests, write_manifest
-from sier.corpora.registry import CORPORA, READERS, ROOTS, default_label_map, read_corpus
+from sier.corpora.registry import CORPORA, READERS, ROOTS, default_label_map, language_of, read_corpus
 from sier.corpora.synth import SPEAKERS as IEMOCAP_SYNTH_SPEAKERS
 from sier.corpora.synth_emodb import SPEAKERS as EMODB_SYNTH_SPEAKERS
 from sier.corpora.synth_emodb import synthesize_emodb
@@ -465,3 +466,39 @@ def test_count_table_of_a_corpus_with_many_speakers_has_a_column_per_group():
     assert lines[1].split() == ["neu", "6", "6", "6", "6", "6", "30"] and lines[3].split()[-1] == "60"
     assert lines[4] == "(30 speakers: counts per speaker group; the manifest names every speaker)"
     assert "s29" in count_table(utts[:40] + utts[-2:])  # 21 speakers: one column each
+
+
+def test_subesco_reader_reads_names_anywhere_below_the_root_and_deals_groups(tmp_path):
+    speakers = [("F", k, "MONIKA") for k in range(1, 6)] + [("M", k, "RAHIM") for k in range(1, 6)]
+    emotions = ("ANGRY", "DISGUST", "FEAR", "HAPPY", "NEUTRAL", "SAD", "SURPRISE")
+    names = [f"{g}_{k:02d}_{who}_S_{1 + n % 10}_{emo}_{1 + n % 5}"
+             for g, k, who in speakers for n, emo in enumerate(emotions)]
+    for i, name in enumerate(names):
+        write_wav(tmp_path / "SUBESCO" / ("sub" if i % 2 else "") / f"{name}.wav", 0.15, rate=48_000)
+    write_wav(tmp_path / "SUBESCO" / "F_01_MONIKA_S_1_BORED_1.wav", 0.15)  # no SUBESCO emotion
+    result = read_subesco(tmp_path, "subesco-7")
+    got = {u.id: u for u in result.utterances}
+    assert sorted(got) == sorted(names)
+    first = got["F_03_MONIKA_S_1_ANGRY_1"]
+    assert (first.speaker, first.gender, first.label, first.corpus) == ("subescoF03", "F", "ang", "subesco")
+    assert got["M_05_RAHIM_S_7_SURPRISE_2"].label == "sur" and got["M_05_RAHIM_S_3_FEAR_3"].label == "fea"
+    groups = {}
+    for u in got.values():
+        groups.setdefault(u.session, set()).add(u.speaker)
+    assert sorted(groups[2]) == ["subescoF02", "subescoM02"] and len(groups) == 5
+    assert any("1 wav(s) left out whose names are not subesco names" in w for w in result.warnings)
+    four = read_corpus("subesco", tmp_path)  # the default map: the four shared classes
+    assert four.dropped_labels == {"dis": 10, "fea": 10, "sur": 10} and len(four.utterances) == 40
+    assert language_of("subesco", "subescoF01") == "Bangla"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CorpusError, match="not a SUBESCO tree; expected wavs named like F_02_MONIKA_S_1_ANGRY_3.wav"):
+        read_subesco(tmp_path / "empty")
+
+
+def test_a_whole_subesco_copy_is_checked_against_the_release_counts(tmp_path):
+    emotions = ("ANGRY", "DISGUST", "FEAR", "HAPPY", "NEUTRAL", "SAD", "SURPRISE")
+    for g in "FM":
+        for k in range(1, 11):
+            write_wav(tmp_path / f"{g}_{k:02d}_X_S_1_{emotions[k % 7]}_1.wav", 0.05)
+    warnings = read_subesco(tmp_path, "subesco-7").warnings
+    assert any(w.startswith("counts differ from the SUBESCO release: total 20 (SUBESCO: 7000)") for w in warnings)

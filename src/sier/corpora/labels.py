@@ -28,6 +28,7 @@ _EMOVO_ALL = _FOUR + ("dis", "fea", "sur")  # + disgust, fear, surprise
 _SHEMO_ALL = _FOUR + ("sur", "fea")  # + surprise, fear
 _ESD_ALL = _FOUR + ("sur",)  # + surprise
 _MSPPODCAST_8 = _FOUR + ("sur", "fea", "dis", "con")  # + surprise, fear, disgust, contempt
+_SUBESCO_ALL = _FOUR + ("dis", "fea", "sur")  # + disgust, fear, surprise
 
 
 def _named_codes(name: str, classes: tuple[str, ...], corpus: str) -> LabelMap:
@@ -76,12 +77,15 @@ LABEL_MAPS: dict[str, LabelMap] = {
     "msppodcast-8": _named_codes("msppodcast-8", _MSPPODCAST_8, "msppodcast"),
     # MSP-IMPROV (English, 12 actors): its consensus labels are these four, "other" or none.
     "mspimprov-4": _named_codes("mspimprov-4", _FOUR, "mspimprov"),
+    # SUBESCO (Bangla, 20 actors).
+    "subesco-4": _named_codes("subesco-4", _FOUR, "subesco"),
+    "subesco-7": _named_codes("subesco-7", _SUBESCO_ALL, "subesco"),
 }
 
 # The label map a corpus uses when none is named.
 DEFAULT_LABEL_MAPS = {"iemocap": "iemocap-4", "emodb": "emodb-4", "ravdess": "ravdess-4", "cremad": "cremad-4",
                       "emovo": "emovo-4", "shemo": "shemo-4", "esd": "esd-4",
-                      "msppodcast": "msppodcast-4", "mspimprov": "mspimprov-4"}
+                      "msppodcast": "msppodcast-4", "mspimprov": "mspimprov-4", "subesco": "subesco-4"}
 
 # Known counts of iemocap-4 on the full release, to check a user's copy against.
 IEMOCAP4_FULL_RELEASE = {
@@ -96,7 +100,7 @@ IEMOCAP4_FULL_RELEASE = {
 
 
 # Known counts of the distributed EmoDB (all 7 emotions), RAVDESS speech files (8), CREMA-D (6),
-# EMOVO (7), ShEMO (6) and ESD (5).
+# EMOVO (7), ShEMO (6), ESD (5) and SUBESCO (7).
 EMODB_RELEASE = {
     "total": 535,
     "classes": {"ang": 127, "bor": 81, "dis": 46, "fea": 69, "hap": 71, "sad": 62, "neu": 79},
@@ -111,6 +115,7 @@ CREMAD_RELEASE = {
 }
 EMOVO_RELEASE = {"total": 588, "classes": {c: 84 for c in _EMOVO_ALL}}
 ESD_RELEASE = {"total": 35000, "classes": {c: 7000 for c in _ESD_ALL}}
+SUBESCO_RELEASE = {"total": 7000, "classes": {c: 1000 for c in _SUBESCO_ALL}}  # 20 x 10 sentences x 5 takes
 SHEMO_RELEASE = {
     "total": 3000,
     "classes": {"ang": 1059, "hap": 201, "neu": 1028, "sad": 449, "sur": 225, "fea": 38},

@@ -18,6 +18,7 @@ from sier.corpora.msppodcast import read_msppodcast
 from sier.corpora.ravdess import read_ravdess
 from sier.corpora.records import PrepareResult
 from sier.corpora.shemo import read_shemo
+from sier.corpora.subesco import read_subesco
 from sier.corpora.subsets import ALL, subset_filter, subset_names
 from sier.errors import CorpusError
 
@@ -31,6 +32,7 @@ READERS: dict[str, Callable[..., PrepareResult]] = {
     "esd": read_esd,
     "msppodcast": read_msppodcast,
     "mspimprov": read_mspimprov,
+    "subesco": read_subesco,
 }
 CORPORA = tuple(DEFAULT_LABEL_MAPS)  # the keys of READERS
 ROOTS = {
@@ -43,6 +45,7 @@ ROOTS = {
     "esd": "the unpacked ESD folder (holding 0001..0020)",
     "msppodcast": "the MSP-Podcast release (holding Audios/ and Labels/)",
     "mspimprov": "the MSP-IMPROV folder (holding Evaluation.txt and session1..session6)",
+    "subesco": "the SUBESCO folder (its wavs, named like F_02_MONIKA_S_1_ANGRY_3.wav, anywhere below)",
 }
 # Corpora whose "sessions" are their own speaker-independent partitions (session -> name):
 # they are split by the `official` protocol, not by leaving one session out.
@@ -51,7 +54,7 @@ OFFICIAL_PARTITIONS: dict[str, dict[int, str]] = {"msppodcast": MSPPODCAST_PARTI
 
 # The language of each corpus's speech; ESD's depends on the speaker.
 LANGUAGES = {"iemocap": "English", "emodb": "German", "emovo": "Italian", "shemo": "Persian", "ravdess": "English",
-             "cremad": "English", "msppodcast": "English", "mspimprov": "English"}
+             "cremad": "English", "msppodcast": "English", "mspimprov": "English", "subesco": "Bangla"}
 
 
 def language_of(corpus: str, speaker: str) -> str:
