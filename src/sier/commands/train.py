@@ -57,6 +57,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--layer_weighted", action="store_true", default=S, help="learned weighted sum of all layers")
     g.add_argument("--feature_dtype", choices=["float32", "bfloat16"], default=S, help="extraction precision")
     g.add_argument("--cache_dir", default=S, help="feature cache (default: cache/)")
+    g.add_argument("--speaker_norm", action="store_true", default=S,
+                   help="standardise every speaker's features with the statistics of all their utterances (test "
+                        "speakers: their own unlabelled test utterances); the classic baseline to AdaIN. Frozen "
+                        "upstream or fbank only; such models cannot be used by predict/stream/serve")
     g = p.add_argument_group("model")
     g.add_argument("--model", choices=["baseline", "enhanced"], default=S, help="default: enhanced")
     g.add_argument("--hidden_layer", "--hidden_size", dest="hidden_size", type=int, default=S,

@@ -87,6 +87,7 @@ def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | 
     import torch
 
     from sier.features import FeatureConfig, extract_features
+    from sier.features.speaker_norm import normalize_if
     from sier.models.pipeline import load_ser_model
     from sier.training.data import UtteranceDataset, run_model
 
@@ -98,7 +99,8 @@ def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | 
     classes = list(ckpt.meta["classes"])
     utterances = list(target) if target is not None else [exp.utterances[i] for i in fold.test]
     cache = cache_dir or ckpt.meta.get("cache_dir") or exp.config.get("cache_dir") or "cache"
-    store = extract_features(utterances, FeatureConfig.from_dict(ckpt.meta["feature_config"]), cache, progress)
+    store = normalize_if(ckpt.meta.get("speaker_norm", False), extract_features(
+        utterances, FeatureConfig.from_dict(ckpt.meta["feature_config"]), cache, progress), utterances)
     kept = [u for u in utterances if store.has(u.id)]
     if len(kept) < len(utterances):
         log.warning("%s: %d test utterance(s) without features left out", path.name, len(utterances) - len(kept))
@@ -130,7 +132,8 @@ def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | 
         speakers = np.array([u.speaker for u in kept], dtype=object)
         return FoldRun(table, test_emb, examples, ckpt, exp, (test_emb, speakers), altered)
     val = [exp.utterances[i] for i in fold.val]
-    val_store = extract_features(val, FeatureConfig.from_dict(ckpt.meta["feature_config"]), cache, progress)
+    val_store = normalize_if(ckpt.meta.get("speaker_norm", False), extract_features(
+        val, FeatureConfig.from_dict(ckpt.meta["feature_config"]), cache, progress), val)
     val_kept = [u for u in val if val_store.has(u.id)]
     val_emb = _embed(model, UtteranceDataset(val_kept, val_store, classes), device, batch_size)
     probe_set = (np.concatenate([test_emb, val_emb]), np.array([u.speaker for u in kept + val_kept], dtype=object))
@@ -156,9 +159,11 @@ def _altered_table(model: Any, rows: Sequence[Utterance], meta: dict[str, Any], 
     import torch
 
     from sier.features import FeatureConfig, extract_features
+    from sier.features.speaker_norm import normalize_if
     from sier.training.data import UtteranceDataset, run_model
 
-    store = extract_features(rows, FeatureConfig.from_dict(meta["feature_config"]), cache, progress, augment=condition)
+    store = normalize_if(meta.get("speaker_norm", False), extract_features(
+        rows, FeatureConfig.from_dict(meta["feature_config"]), cache, progress, augment=condition), rows)
     kept = [u for u in rows if store.has(u.id)]
     probs = [o["emotion_logits"].float().softmax(-1).cpu()
              for _, o in run_model(model, UtteranceDataset(kept, store, meta["classes"]), batch_size, device)]

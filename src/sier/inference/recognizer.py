@@ -94,6 +94,10 @@ class Recognizer:
         meta = ckpt.meta
         if "feature_config" not in meta or "classes" not in meta:
             raise InferenceError(f"{path}: checkpoint meta lacks feature_config or classes; it was not written by sier train.")
+        if meta.get("speaker_norm"):
+            raise InferenceError(f"{path}: trained with --speaker_norm, so it expects features standardised by each "
+                                 "speaker's statistics over many utterances, which one file or a stream does not give; "
+                                 "use a model trained without it (AdaIN normalises each utterance on its own).")
         fcfg = FeatureConfig.from_dict(meta["feature_config"])
         frontend, _ = build_frontend(fcfg)
         info = {"checkpoint": str(path), "upstream": fcfg.upstream, "label_map": meta.get("label_map"),

@@ -43,6 +43,7 @@ class TrainConfig:
     layer_weighted: bool = False  # frozen upstream only: learned softmax-weighted sum of all hidden states
     feature_dtype: str = "float32"  # extraction precision ("float32" or "bfloat16")
     cache_dir: str = "cache"  # feature cache folder, shared between runs
+    speaker_norm: bool = False  # standardise each speaker's features over all their utterances (frozen upstream/fbank)
     # --- model (see sier.models.ModelConfig)
     model: str = "enhanced"  # "baseline" (original GRU) or "enhanced"
     hidden_size: int = 128  # GRU hidden size per direction (the original --hidden_layer)

@@ -196,6 +196,10 @@ def run_crossval(
     else:
         utterances = read_utterances(config)
     fcfg = feature_config(config)
+    top = _upstream_top(fcfg, config.upstream_dropout)
+    if config.speaker_norm and top is not None:
+        raise TrainingError("speaker_norm standardises the cached features, which here feed the trainable upstream "
+                            "layers; use it with a frozen upstream (no --freeze_layers) or fbank.")
     store = extract_features(exp.utterances if (resume or worker_dir) else utterances, fcfg,
                              config.cache_dir, progress=config.progress)
     if not (resume or worker_dir):
@@ -207,13 +211,21 @@ def run_crossval(
             os.environ[EXPERIMENT_ENV] = str(exp.directory.resolve())
     print(f"experiment: {exp.directory}")
     variants = _variant_stores(exp, fcfg)
+    if config.speaker_norm:  # each store standardised by its own speaker statistics
+        from sier.features.speaker_norm import SpeakerNormalizedStore
+
+        if config.model == "enhanced" and config.adain and not config.adain_style_rank:
+            log.warning("speaker_norm changes nothing with AdaIN: its per-utterance standardisation undoes any "
+                        "per-channel affine map; compare it on the baseline or with --no_adain")
+
+        store = SpeakerNormalizedStore(store, exp.utterances)
+        variants = [SpeakerNormalizedStore(v, exp.utterances) for v in variants]
     selected = _selected_folds(exp, config)
     if config.teacher:  # a teacher of other folds has heard this run's test speakers: stop before training
         from sier.training.distill import teacher_checkpoint
 
         for fold in selected:
             teacher_checkpoint(Path(config.teacher), fold)
-    top = _upstream_top(fcfg, config.upstream_dropout)
     started = time.monotonic()
     for n, fold in enumerate(selected):
         if predictions_path(exp.directory, fold.index).is_file():
@@ -395,6 +407,7 @@ def _meta(exp: Experiment, fold: Fold, fcfg: Any, top: Any) -> dict[str, Any]:
         "fold": fold.index,
         "upstream_top": top.spec() if top is not None else None,
         "cache_dir": exp.config.cache_dir,
+        "speaker_norm": exp.config.speaker_norm,
         "sier_version": __version__,
     }
 

@@ -80,7 +80,10 @@ def teacher_logits(teacher_dir: str | Path, fold: Fold, utterances: Sequence[Utt
                             "distil with the same label map.")
     meta_cache = ckpt.meta.get("cache_dir")
     cache = meta_cache if meta_cache and Path(meta_cache).is_dir() else cache_dir
-    store = extract_features(utterances, FeatureConfig.from_dict(ckpt.meta["feature_config"]), cache, progress)
+    from sier.features.speaker_norm import normalize_if
+
+    store = normalize_if(ckpt.meta.get("speaker_norm", False), extract_features(
+        utterances, FeatureConfig.from_dict(ckpt.meta["feature_config"]), cache, progress), utterances)
     missing = [u.id for u in utterances if not store.has(u.id)]
     if missing:
         raise TrainingError(f"{path}: no teacher features for {len(missing)} training utterance(s), e.g. {missing[0]}.")
