@@ -210,16 +210,7 @@ def run_crossval(
         if config.strategy.startswith("ddp"):
             os.environ[EXPERIMENT_ENV] = str(exp.directory.resolve())
     print(f"experiment: {exp.directory}")
-    variants = _variant_stores(exp, fcfg)
-    if config.speaker_norm:  # each store standardised by its own speaker statistics
-        from sier.features.speaker_norm import SpeakerNormalizedStore
-
-        if config.model == "enhanced" and config.adain and not config.adain_style_rank:
-            log.warning("speaker_norm changes nothing with AdaIN: its per-utterance standardisation undoes any "
-                        "per-channel affine map; compare it on the baseline or with --no_adain")
-
-        store = SpeakerNormalizedStore(store, exp.utterances)
-        variants = [SpeakerNormalizedStore(v, exp.utterances) for v in variants]
+    store, variants = _speaker_normalized(exp, store, _variant_stores(exp, fcfg))
     selected = _selected_folds(exp, config)
     if config.teacher:  # a teacher of other folds has heard this run's test speakers: stop before training
         from sier.training.distill import teacher_checkpoint
@@ -251,6 +242,20 @@ def _variant_stores(exp: Experiment, fcfg: Any) -> list[Any]:
     config = exp.config
     return [extract_features(exp.utterances, fcfg, config.cache_dir, progress=config.progress, augment=aug)
             for aug in parse_augments(config.wave_augment)]
+
+
+def _speaker_normalized(exp: Experiment, store: Any, variants: list[Any]) -> tuple[Any, list[Any]]:
+    """The stores, each standardised by its own per-speaker statistics when the run asks for it."""
+    config = exp.config
+    if not config.speaker_norm:
+        return store, variants
+    from sier.features.speaker_norm import SpeakerNormalizedStore
+
+    if config.model == "enhanced" and config.adain and not config.adain_style_rank:
+        log.warning("speaker_norm changes nothing with AdaIN: its per-utterance standardisation undoes any "
+                    "per-channel affine map; compare it on the baseline or with --no_adain")
+    return (SpeakerNormalizedStore(store, exp.utterances),
+            [SpeakerNormalizedStore(v, exp.utterances) for v in variants])
 
 
 def _selected_folds(exp: Experiment, config: TrainConfig) -> list[Fold]:
@@ -318,16 +323,9 @@ def train_fold(exp: Experiment, fold: Fold, store: Any, fcfg: Any, top_template:
         trainer = _trainer(config, callbacks, last_ckpt_path(exp.directory, k).parent)
     # Under DDP, Lightning puts a distributed sampler into the loaders, which a batch
     # sampler of ours would not keep: there the batches stay plain shuffled ones.
-    teacher = None
-    if config.teacher:
-        from sier.training.distill import teacher_logits
-
-        by_id = {u.id: u for u in exp.utterances}
-        teacher = teacher_logits(config.teacher, fold, [by_id[i] for i in fold.train], exp.classes, config.cache_dir,
-                                 config.batch_size, config.progress, inference_device(config))
     loaders, train_set, generators = _loaders(exp, fold, store, fcfg, variants,
                                               by_length=config.length_buckets and trainer.world_size == 1,
-                                              teacher=teacher)
+                                              teacher=_teacher_logits(exp, fold))
     rng_state.track(*generators)
     if top is not None:
         top.train()
@@ -345,6 +343,18 @@ def train_fold(exp: Experiment, fold: Fold, store: Any, fcfg: Any, top_template:
     if trainer.is_global_zero:
         write_predictions(exp, fold, store, loaders["test"].dataset, config)
         plot_curves(metrics_path(exp.directory, k), curves_path(exp.directory, k), title=f"fold {k}")
+
+
+def _teacher_logits(exp: Experiment, fold: Fold) -> Any:
+    """The teacher's logits of the fold's training utterances (distillation), or None."""
+    config = exp.config
+    if not config.teacher:
+        return None
+    from sier.training.distill import teacher_logits
+
+    by_id = {u.id: u for u in exp.utterances}
+    return teacher_logits(config.teacher, fold, [by_id[i] for i in fold.train], exp.classes, config.cache_dir,
+                          config.batch_size, config.progress, inference_device(config))
 
 
 def _trainer(config: TrainConfig, callbacks: list, root: Path):
