@@ -23,6 +23,7 @@ from named_trees import (
     write_wav,
 )
 from sier.cli import main
+from sier.corpora.cafe import read_cafe
 from sier.corpora.cremad import read_cremad
 from sier.corpora.emodb import read_emodb
 from sier.corpora.emovo import read_emovo
@@ -502,3 +503,31 @@ def test_a_whole_subesco_copy_is_checked_against_the_release_counts(tmp_path):
             write_wav(tmp_path / f"{g}_{k:02d}_X_S_1_{emotions[k % 7]}_1.wav", 0.05)
     warnings = read_subesco(tmp_path, "subesco-7").warnings
     assert any(w.startswith("counts differ from the SUBESCO release: total 20 (SUBESCO: 7000)") for w in warnings)
+
+
+def test_cafe_reader_reads_names_anywhere_below_the_root_and_pairs_actors(tmp_path):
+    folders = {"C": "Colère", "D": "Dégoût", "J": "Joie", "P": "Peur", "S": "Surprise", "T": "Tristesse"}
+    names = []
+    for actor in range(1, 13):
+        names.append(f"{actor:02d}-N-1-{1 + actor % 6}")
+        write_wav(tmp_path / "CaFE_48k" / "Neutre" / f"{names[-1]}.wav", 0.1, rate=48_000)
+        for letter, folder in folders.items():
+            names.append(f"{actor:02d}-{letter}-{1 + actor % 2}-1")
+            strength = "Faible" if names[-1].endswith("-1-1") else "Fort"
+            write_wav(tmp_path / "CaFE_48k" / folder / strength / f"{names[-1]}.wav", 0.1, rate=48_000)
+    write_wav(tmp_path / "CaFE_48k" / "Neutre" / "13-N-1-1.wav", 0.1)  # no such actor
+    result = read_cafe(tmp_path, "cafe-7")
+    got = {u.id: u for u in result.utterances}
+    assert sorted(got) == sorted(names)
+    assert (got["04-C-1-1"].speaker, got["04-C-1-1"].gender, got["04-C-1-1"].label) == ("cafe04", "F", "ang")
+    assert (got["03-J-2-1"].gender, got["03-J-2-1"].label, got["03-J-2-1"].session) == ("M", "hap", 2)
+    assert got["12-P-1-1"].label == "fea" and got["12-T-1-1"].label == "sad" and got["07-D-2-1"].label == "dis"
+    folds = make_folds(result.utterances, "session")
+    assert len(folds) == 6 and folds[0].test_speakers == ("cafe01", "cafe02")
+    assert any("counts differ from the CaFE release: total 84 (CaFE: 936)" in w for w in result.warnings)
+    assert any("1 wav(s) left out whose names are not cafe names" in w for w in result.warnings)
+    assert read_corpus("cafe", tmp_path).dropped_labels == {"dis": 12, "fea": 12, "sur": 12}
+    assert language_of("cafe", "cafe01") == "French"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CorpusError, match="not a CaFE tree; expected wavs named like 04-C-2-3.wav"):
+        read_cafe(tmp_path / "empty")

@@ -29,6 +29,7 @@ _SHEMO_ALL = _FOUR + ("sur", "fea")  # + surprise, fear
 _ESD_ALL = _FOUR + ("sur",)  # + surprise
 _MSPPODCAST_8 = _FOUR + ("sur", "fea", "dis", "con")  # + surprise, fear, disgust, contempt
 _SUBESCO_ALL = _FOUR + ("dis", "fea", "sur")  # + disgust, fear, surprise
+_CAFE_ALL = _FOUR + ("dis", "fea", "sur")  # + disgust, fear, surprise
 
 
 def _named_codes(name: str, classes: tuple[str, ...], corpus: str) -> LabelMap:
@@ -80,12 +81,16 @@ LABEL_MAPS: dict[str, LabelMap] = {
     # SUBESCO (Bangla, 20 actors).
     "subesco-4": _named_codes("subesco-4", _FOUR, "subesco"),
     "subesco-7": _named_codes("subesco-7", _SUBESCO_ALL, "subesco"),
+    # CaFE (Canadian French, 12 actors; both intensities of an emotion are one class).
+    "cafe-4": _named_codes("cafe-4", _FOUR, "cafe"),
+    "cafe-7": _named_codes("cafe-7", _CAFE_ALL, "cafe"),
 }
 
 # The label map a corpus uses when none is named.
 DEFAULT_LABEL_MAPS = {"iemocap": "iemocap-4", "emodb": "emodb-4", "ravdess": "ravdess-4", "cremad": "cremad-4",
                       "emovo": "emovo-4", "shemo": "shemo-4", "esd": "esd-4",
-                      "msppodcast": "msppodcast-4", "mspimprov": "mspimprov-4", "subesco": "subesco-4"}
+                      "msppodcast": "msppodcast-4", "mspimprov": "mspimprov-4", "subesco": "subesco-4",
+                      "cafe": "cafe-4"}
 
 # Known counts of iemocap-4 on the full release, to check a user's copy against.
 IEMOCAP4_FULL_RELEASE = {
@@ -100,7 +105,7 @@ IEMOCAP4_FULL_RELEASE = {
 
 
 # Known counts of the distributed EmoDB (all 7 emotions), RAVDESS speech files (8), CREMA-D (6),
-# EMOVO (7), ShEMO (6), ESD (5) and SUBESCO (7).
+# EMOVO (7), ShEMO (6), ESD (5), SUBESCO (7) and CaFE (7).
 EMODB_RELEASE = {
     "total": 535,
     "classes": {"ang": 127, "bor": 81, "dis": 46, "fea": 69, "hap": 71, "sad": 62, "neu": 79},
@@ -115,6 +120,8 @@ CREMAD_RELEASE = {
 }
 EMOVO_RELEASE = {"total": 588, "classes": {c: 84 for c in _EMOVO_ALL}}
 ESD_RELEASE = {"total": 35000, "classes": {c: 7000 for c in _ESD_ALL}}
+# 12 actors x 6 sentences: each emotion at 2 intensities, neutral once
+CAFE_RELEASE = {"total": 936, "classes": {**{c: 144 for c in _CAFE_ALL}, "neu": 72}}
 SUBESCO_RELEASE = {"total": 7000, "classes": {c: 1000 for c in _SUBESCO_ALL}}  # 20 x 10 sentences x 5 takes
 SHEMO_RELEASE = {
     "total": 3000,

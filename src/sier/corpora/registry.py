@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Callable
 
+from sier.corpora.cafe import read_cafe
 from sier.corpora.cremad import read_cremad
 from sier.corpora.emodb import read_emodb
 from sier.corpora.emovo import read_emovo
@@ -33,6 +34,7 @@ READERS: dict[str, Callable[..., PrepareResult]] = {
     "msppodcast": read_msppodcast,
     "mspimprov": read_mspimprov,
     "subesco": read_subesco,
+    "cafe": read_cafe,
 }
 CORPORA = tuple(DEFAULT_LABEL_MAPS)  # the keys of READERS
 ROOTS = {
@@ -46,6 +48,7 @@ ROOTS = {
     "msppodcast": "the MSP-Podcast release (holding Audios/ and Labels/)",
     "mspimprov": "the MSP-IMPROV folder (holding Evaluation.txt and session1..session6)",
     "subesco": "the SUBESCO folder (its wavs, named like F_02_MONIKA_S_1_ANGRY_3.wav, anywhere below)",
+    "cafe": "the unpacked CaFE_48k folder (Colère/Faible/04-C-1-3.wav ..., any layout below)",
 }
 # Corpora whose "sessions" are their own speaker-independent partitions (session -> name):
 # they are split by the `official` protocol, not by leaving one session out.
@@ -54,7 +57,8 @@ OFFICIAL_PARTITIONS: dict[str, dict[int, str]] = {"msppodcast": MSPPODCAST_PARTI
 
 # The language of each corpus's speech; ESD's depends on the speaker.
 LANGUAGES = {"iemocap": "English", "emodb": "German", "emovo": "Italian", "shemo": "Persian", "ravdess": "English",
-             "cremad": "English", "msppodcast": "English", "mspimprov": "English", "subesco": "Bangla"}
+             "cremad": "English", "msppodcast": "English", "mspimprov": "English", "subesco": "Bangla",
+             "cafe": "French"}
 
 
 def language_of(corpus: str, speaker: str) -> str:
