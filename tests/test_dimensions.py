@@ -142,6 +142,11 @@ def test_a_short_run_learns_the_dimensions_of_held_out_speakers(synth_root, tmp_
     assert scores["pooled"]["arousal"]["n"] == 30
     summary = json.loads((exp / "summary.json").read_text())  # training's own summary agrees
     assert summary["pooled_ccc"]["arousal"] == pytest.approx(scores["pooled"]["arousal"]["ccc"], abs=1e-4)
+    from sier.evaluation.experiments_table import experiment_table, table_markdown, table_rows_csv
+
+    table = experiment_table([exp])  # and so does sier summarize
+    assert table["rows"][0]["mean"]["ccc_valence"] == pytest.approx(scores["pooled"]["valence"]["ccc"], abs=1e-4)
+    assert "CCC dominance x 100" in table_markdown(table) and "ccc_arousal_mean" in table_rows_csv(table)[0]
     assert scores["pooled"]["arousal"]["ccc"] >= 0.35, scores["pooled"]  # chance: 0
     assert "## Emotion dimensions" in Path(report.report_path).read_text()
     rows = (tmp_path / "eval" / "dimensions.csv").read_text().splitlines()

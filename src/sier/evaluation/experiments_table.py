@@ -6,7 +6,8 @@ only are repetitions of one variant and share a row, with the mean and sample st
 over them. The columns are the config fields in which the variants differ (so an ablation
 table names what was switched off), the folds and seeds, and the scores of
 sier.evaluation.repetitions: pooled WA, UA, macro-F1, the std of UA over test speakers and
-the worst speaker's UA. Variants tested on other data (manifest, corpus, label map, protocol
+the worst speaker's UA, and for models with the dimension head the pooled CCC of arousal,
+valence and dominance. Variants tested on other data (manifest, corpus, label map, protocol
 or folds) are not comparable; the table says so.
 """
 
@@ -19,6 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from sier.corpora.dimensions import DIMENSIONS
 from sier.errors import EvaluationError
 from sier.evaluation.predictions import Predictions, concat, read_predictions_csv
 from sier.evaluation.repetitions import QUANTITY_LABELS, REPEAT_QUANTITIES, summarize_repetitions
@@ -88,14 +90,18 @@ def experiment_table(paths: Sequence[str | os.PathLike]) -> dict[str, Any]:
                          "with care")
         runs = [str(m.directory) for m in members]
         scores = summarize_repetitions([m.predictions for m in members], runs)
+        mean, std = dict(scores["mean"]), dict(scores["std"])
+        for name, values in _dimension_ccc(members).items():
+            mean[name] = float(np.mean(values))
+            std[name] = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
         rows.append({
             **{f: members[0].config.get(f) for f in columns},
             "runs": runs,
             "seeds": [m.config.get("seed") for m in members],
             "folds": folds,
             "n": scores["per_repetition"][0]["n"],
-            "mean": scores["mean"],
-            "std": scores["std"],
+            "mean": mean,
+            "std": std,
         })
     differing_data = [f for f in columns if f in TEST_DATA]
     fold_sets = {tuple(r["folds"]) for r in rows}
@@ -107,18 +113,37 @@ def experiment_table(paths: Sequence[str | os.PathLike]) -> dict[str, Any]:
     return {"columns": columns, "rows": rows, "comparable": comparable, "notes": notes}
 
 
+def _dimension_ccc(members: Sequence[Run]) -> dict[str, list[float]]:
+    """"ccc_<dimension>" -> the pooled test CCC of each run, where every run predicts the dimensions."""
+    from sier.evaluation.dimensions import dimension_scores
+
+    scores = [dimension_scores(m.predictions) for m in members]
+    if not all(scores):
+        return {}
+    return {f"ccc_{d}": [s["pooled"][d]["ccc"] for s in scores] for d in DIMENSIONS}
+
+
+def _quantities(table: dict[str, Any]) -> dict[str, str]:
+    """The scores to show: the repetition quantities, and the CCC columns where a row has them."""
+    dims = {f"ccc_{d}": f"CCC {d} x 100" for d in DIMENSIONS if any(f"ccc_{d}" in r["mean"] for r in table["rows"])}
+    return {**QUANTITY_LABELS, **dims}
+
+
 def table_markdown(table: dict[str, Any]) -> str:
     """The table as Markdown: one row per variant, scores in percent (mean ± std over seeds)."""
     def cell(row: dict[str, Any], q: str) -> str:
+        if q not in row["mean"]:
+            return "–"
         mean, std = 100 * row["mean"][q], 100 * row["std"][q]
         return f"{mean:.2f}" if not np.isfinite(std) else f"{mean:.2f} ± {std:.2f}"
 
-    header = [*table["columns"], "runs", "folds", "n", *QUANTITY_LABELS.values()]
+    quantities = _quantities(table)
+    header = [*table["columns"], "runs", "folds", "n", *quantities.values()]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for row in table["rows"]:
         cells = [str(row[c]) for c in table["columns"]]
         cells += [str(len(row["runs"])), ",".join(map(str, row["folds"])), str(row["n"])]
-        cells += [cell(row, q) for q in QUANTITY_LABELS]
+        cells += [cell(row, q) for q in quantities]
         lines.append("| " + " | ".join(cells) + " |")
     text = "\n".join(lines)
     text += ("\n\nPercent; mean ± sample std (ddof=1) over the runs of a row, which differ in the seed only; "
@@ -130,7 +155,8 @@ def table_markdown(table: dict[str, Any]) -> str:
 
 def table_rows_csv(table: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     """(header, rows) for a CSV: the differing fields, runs, folds, n, then mean and std per score."""
-    header = [*table["columns"], "runs", "folds", "n", *(f"{q}_{s}" for q in REPEAT_QUANTITIES for s in ("mean", "std"))]
+    quantities = [*REPEAT_QUANTITIES, *(q for q in _quantities(table) if q.startswith("ccc_"))]
+    header = [*table["columns"], "runs", "folds", "n", *(f"{q}_{s}" for q in quantities for s in ("mean", "std"))]
     rows = [[*(row[c] for c in table["columns"]), len(row["runs"]), " ".join(map(str, row["folds"])), row["n"],
-             *(row[s][q] for q in REPEAT_QUANTITIES for s in ("mean", "std"))] for row in table["rows"]]
+             *(row[s].get(q, "") for q in quantities for s in ("mean", "std"))] for row in table["rows"]]
     return header, rows
