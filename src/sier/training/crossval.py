@@ -195,6 +195,8 @@ def run_crossval(
         config = exp.config
     else:
         utterances = read_utterances(config)
+        if config.teacher:  # the run may be resumed from another directory
+            config = config.override(teacher=str(Path(config.teacher).resolve()))
     fcfg = feature_config(config)
     top = _upstream_top(fcfg, config.upstream_dropout)
     if config.speaker_norm and top is not None:

@@ -70,6 +70,7 @@ def teacher_logits(teacher_dir: str | Path, fold: Fold, utterances: Sequence[Utt
     utterances), each from its own features; TrainingError naming the problem when the teacher
     does not fit (other folds, other classes, a fold it did not train)."""
     from sier.features import FeatureConfig, extract_features
+    from sier.features.speaker_norm import normalize_if
     from sier.models.pipeline import load_ser_model
     from sier.training.data import UtteranceDataset, run_model
 
@@ -80,8 +81,6 @@ def teacher_logits(teacher_dir: str | Path, fold: Fold, utterances: Sequence[Utt
                             "distil with the same label map.")
     meta_cache = ckpt.meta.get("cache_dir")
     cache = meta_cache if meta_cache and Path(meta_cache).is_dir() else cache_dir
-    from sier.features.speaker_norm import normalize_if
-
     store = normalize_if(ckpt.meta.get("speaker_norm", False), extract_features(
         utterances, FeatureConfig.from_dict(ckpt.meta["feature_config"]), cache, progress), utterances)
     missing = [u.id for u in utterances if not store.has(u.id)]
