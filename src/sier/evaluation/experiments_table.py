@@ -7,7 +7,7 @@ over them. The columns are the config fields in which the variants differ (so an
 table names what was switched off), the folds and seeds, and the scores of
 sier.evaluation.repetitions: pooled WA, UA, macro-F1, the std of UA over test speakers and
 the worst speaker's UA, and for models with the dimension head the pooled CCC of arousal,
-valence and dominance. Variants tested on other data (manifest, corpus, label map, protocol
+valence and dominance. Variants tested on other data (manifest, corpus, label map, subset, protocol
 or folds) are not comparable; the table says so.
 """
 

@@ -42,7 +42,7 @@ class Prediction:
     probs: dict[str, float]  # class -> probability, in the model's logit order
     duration_s: float = 0.0  # length of the audio classified
     # arousal, valence, dominance on 0..1 (low..high of the training corpus's scale), from a
-    # model trained with dimension_weight > 0 on the PyTorch runtime; None otherwise
+    # model trained with dimension_weight > 0 (either runtime); None otherwise
     dimensions: dict[str, float] | None = None
 
     @property
