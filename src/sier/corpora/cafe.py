@@ -20,9 +20,8 @@ import re
 from pathlib import Path
 
 from sier.corpora.labels import CAFE_RELEASE, LabelMap, get_label_map
-from sier.corpora.named_files import NamedFile, check_release_counts, read_named_files, wav_files
+from sier.corpora.named_files import NamedFile, check_release_counts, named_wavs_below, read_named_files
 from sier.corpora.records import PrepareResult
-from sier.errors import CorpusError
 
 CORPUS = "cafe"
 
@@ -44,13 +43,9 @@ def parse_name(path: Path) -> NamedFile | None:
 def read_cafe(root: str | os.PathLike, label_map: str | LabelMap = "cafe-4") -> PrepareResult:
     """Read a CaFE tree (every wav below `root`) into Utterances under `label_map`, sorted by id."""
     lmap = get_label_map(label_map, CORPUS) if isinstance(label_map, str) else label_map
-    root = Path(root)
-    if not root.is_dir():
-        raise CorpusError(f"{root}: not a directory; pass the unpacked CaFE folder with --root.")
-    wavs = wav_files(root, recursive=True)
-    if not any(FILE_NAME.match(p.stem) for p in wavs):
-        raise CorpusError(f"{root}: not a CaFE tree; expected wavs named like 04-C-2-3.wav (actor, emotion letter, "
-                          "intensity, sentence) as in CaFE_48k.zip (the 192 kHz version's AIFF files are not read).")
-    result = read_named_files(wavs, parse_name, lmap, CORPUS)
+    named = named_wavs_below(root, FILE_NAME, "CaFE", "the unpacked CaFE folder",
+                             "wavs named like 04-C-2-3.wav (actor, emotion letter, intensity, sentence) as in "
+                             "CaFE_48k.zip (the 192 kHz version's AIFF files are not read)")
+    result = read_named_files(list(named), parse_name, lmap, CORPUS)
     check_release_counts(result, lmap, CAFE_RELEASE, ACTORS, "CaFE", "the CaFE release")
     return result

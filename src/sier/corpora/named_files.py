@@ -63,6 +63,33 @@ def speaker_wavs(base: Path, speaker_dir: re.Pattern) -> list[Path]:
                   for wav in wav_files(folder))
 
 
+def named_wavs_below(root: str | os.PathLike, name: re.Pattern, corpus: str, holding: str,
+                     expected: str) -> dict[Path, re.Match | None]:
+    """Every wav below `root` with the match of its file name (None for other names), for
+    corpora whose names say everything, in any folder layout; CorpusError when `root` is no
+    folder ("pass `holding` with --root") or no name matches ("expected `expected`")."""
+    root = Path(root)
+    if not root.is_dir():
+        raise CorpusError(f"{root}: not a directory; pass {holding} with --root.")
+    named = {p: name.match(p.stem) for p in wav_files(root, recursive=True)}
+    if not any(named.values()):
+        raise CorpusError(f"{root}: not a {corpus} tree; expected {expected}.")
+    return named
+
+
+def read_dealt_speakers(named: Mapping[Path, re.Match | None], lmap: LabelMap, corpus: str, groups: int,
+                        speaker: Callable[[re.Match], str], label: Callable[[re.Match], str]) -> PrepareResult:
+    """Utterances of the `named` wavs (see `named_wavs_below`; each match has a `gender` group,
+    F or M), their speakers dealt into `groups` speaker groups (`deal_into_groups`)."""
+    dealt = deal_into_groups({speaker(m): m["gender"] for m in named.values() if m}, groups)
+
+    def parse(path: Path) -> NamedFile | None:
+        m = named.get(path)
+        return NamedFile(path.stem, speaker(m), dealt[speaker(m)], m["gender"], label(m)) if m else None
+
+    return read_named_files(list(named), parse, lmap, corpus)
+
+
 def deal_into_groups(genders: dict[str, str], groups: int) -> dict[str, int]:
     """Speaker -> group 1..`groups`: women and men each dealt round-robin in sorted order, so
     every group gets about the same number of each (speaker groups stand in for sessions)."""

@@ -15,18 +15,10 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 from sier.corpora.labels import SHEMO_RELEASE, LabelMap, get_label_map
-from sier.corpora.named_files import (
-    NamedFile,
-    check_release_counts,
-    deal_into_groups,
-    read_named_files,
-    wav_files,
-)
+from sier.corpora.named_files import check_release_counts, named_wavs_below, read_dealt_speakers
 from sier.corpora.records import PrepareResult
-from sier.errors import CorpusError
 
 CORPUS = "shemo"
 
@@ -39,26 +31,10 @@ SPEAKERS = 87
 def read_shemo(root: str | os.PathLike, label_map: str | LabelMap = "shemo-4") -> PrepareResult:
     """Read a ShEMO tree (every wav below `root`) into Utterances under `label_map`, sorted by id."""
     lmap = get_label_map(label_map, CORPUS) if isinstance(label_map, str) else label_map
-    root = Path(root)
-    if not root.is_dir():
-        raise CorpusError(f"{root}: not a directory; pass the folder holding ShEMO's female/ and male/ with --root.")
-    wavs = wav_files(root, recursive=True)
-    named = {p: FILE_NAME.match(p.stem) for p in wavs}
-    if not any(named.values()):
-        raise CorpusError(
-            f"{root}: not a ShEMO tree; expected wavs named like F03A05.wav (gender, speaker, emotion letter, "
-            "number), in female/ and male/ as distributed."
-        )
-    genders = {f"shemo{m['gender']}{m['speaker']}": m["gender"] for m in named.values() if m}
-    groups = deal_into_groups(genders, GROUPS)
-
-    def parse(path: Path) -> NamedFile | None:
-        m = named.get(path)
-        if not m:
-            return None
-        speaker = f"shemo{m['gender']}{m['speaker']}"
-        return NamedFile(path.stem, speaker, groups[speaker], m["gender"], EMOTIONS[m["emotion"]])
-
-    result = read_named_files(wavs, parse, lmap, CORPUS)
+    named = named_wavs_below(root, FILE_NAME, "ShEMO", "the folder holding ShEMO's female/ and male/",
+                             "wavs named like F03A05.wav (gender, speaker, emotion letter, number), in female/ and "
+                             "male/ as distributed")
+    result = read_dealt_speakers(named, lmap, CORPUS, GROUPS, lambda m: f"shemo{m['gender']}{m['speaker']}",
+                                 lambda m: EMOTIONS[m["emotion"]])
     check_release_counts(result, lmap, SHEMO_RELEASE, SPEAKERS, "ShEMO", "the ShEMO release")
     return result

@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 from sier.corpora.labels import SUBESCO_RELEASE, LabelMap, get_label_map
-from sier.corpora.named_files import NamedFile, check_release_counts, deal_into_groups, read_named_files, wav_files
+from sier.corpora.named_files import check_release_counts, named_wavs_below, read_dealt_speakers
 from sier.corpora.records import PrepareResult
-from sier.errors import CorpusError
 
 CORPUS = "subesco"
 
@@ -36,26 +34,10 @@ SPEAKERS = 20
 def read_subesco(root: str | os.PathLike, label_map: str | LabelMap = "subesco-4") -> PrepareResult:
     """Read a SUBESCO tree (every wav below `root`) into Utterances under `label_map`, sorted by id."""
     lmap = get_label_map(label_map, CORPUS) if isinstance(label_map, str) else label_map
-    root = Path(root)
-    if not root.is_dir():
-        raise CorpusError(f"{root}: not a directory; pass the folder holding SUBESCO's wavs with --root.")
-    wavs = wav_files(root, recursive=True)
-    named = {p: FILE_NAME.match(p.stem) for p in wavs}
-    if not any(named.values()):
-        raise CorpusError(
-            f"{root}: not a SUBESCO tree; expected wavs named like F_02_MONIKA_S_1_ANGRY_3.wav (gender, speaker "
-            "number, name, sentence, emotion, take)."
-        )
-    genders = {f"subesco{m['gender']}{m['speaker']}": m["gender"] for m in named.values() if m}
-    groups = deal_into_groups(genders, GROUPS)
-
-    def parse(path: Path) -> NamedFile | None:
-        m = named.get(path)
-        if not m:
-            return None
-        speaker = f"subesco{m['gender']}{m['speaker']}"
-        return NamedFile(path.stem, speaker, groups[speaker], m["gender"], EMOTIONS[m["emotion"]])
-
-    result = read_named_files(wavs, parse, lmap, CORPUS)
+    named = named_wavs_below(root, FILE_NAME, "SUBESCO", "the folder holding SUBESCO's wavs",
+                             "wavs named like F_02_MONIKA_S_1_ANGRY_3.wav (gender, speaker number, name, sentence, "
+                             "emotion, take)")
+    result = read_dealt_speakers(named, lmap, CORPUS, GROUPS, lambda m: f"subesco{m['gender']}{m['speaker']}",
+                                 lambda m: EMOTIONS[m["emotion"]])
     check_release_counts(result, lmap, SUBESCO_RELEASE, SPEAKERS, "SUBESCO", "the SUBESCO release")
     return result
