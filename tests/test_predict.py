@@ -151,4 +151,4 @@ def test_an_experiment_directory_predicts_with_the_mean_of_its_fold_models(tmp_p
     assert "no models/best_model_fold_<k>.pth" in capsys.readouterr().err
     make_checkpoint(exp / "models" / "best_model_fold_11.pth", seed=5, dtype="bfloat16")
     assert main(["predict", "--model", str(exp), str(audio_dir / "a.wav")]) == 1
-    assert "best_model_fold_11.pth: its features (upstream, layers) differ" in capsys.readouterr().err
+    assert "best_model_fold_11.pth: its features (upstream, layers, speaker normalisation) differ" in capsys.readouterr().err

@@ -78,11 +78,16 @@ def manifest(synth_manifest, tmp_path_factory) -> Path:
     return path
 
 
-def test_evaluation_normalises_as_training_did_and_inference_refuses(manifest, tmp_path):
-    from sier.inference.recognizer import Recognizer
-
+@pytest.fixture(scope="module")
+def trained(manifest, tmp_path_factory) -> Path:
+    """One fold of the baseline trained with --speaker_norm."""
     with contextlib.redirect_stdout(open(os.devnull, "w")):
-        exp = run_crossval(_config(manifest, tmp_path), argv=["test"])
+        return run_crossval(_config(manifest, tmp_path_factory.mktemp("trained")), argv=["test"])
+
+
+def test_evaluation_normalises_as_training_did(trained, tmp_path):
+    exp = trained
+    with contextlib.redirect_stdout(open(os.devnull, "w")):
         report = evaluate(exp, out=tmp_path / "eval", n_boot=20, max_attention_examples=0, progress=False)
     with (exp / "predictions" / "fold_0.csv").open(newline="") as fh:
         trained = {r["id"]: [float(r[k]) for k in r if k.startswith("prob_")] for r in csv.DictReader(fh)}
@@ -92,9 +97,41 @@ def test_evaluation_normalises_as_training_did_and_inference_refuses(manifest, t
     table = read_predictions_csv(tmp_path / "eval" / "predictions_enhanced.csv")
     for uid, probs in zip(table.ids, table.probs):
         np.testing.assert_allclose(probs, trained[uid], atol=2e-6)
-    checkpoint = exp / "models" / "best_model_fold_0.pth"
-    with pytest.raises(InferenceError, match="trained with --speaker_norm"):
-        Recognizer.from_checkpoint(checkpoint)
+
+
+def test_enrolment_gives_the_training_normalisation_to_inference(trained, manifest, tmp_path, capsys):
+    """Enrolled on all of a speaker's utterances, the recogniser's features of one of them are
+    what training fed the model; without the statistics inference refuses, and says how."""
+    from sier.audio import load_audio
+    from sier.cli import main
+    from sier.corpora.records import read_manifest
+    from sier.features import FeatureConfig, extract_features
+    from sier.inference.recognizer import Recognizer
+
+    checkpoint = trained / "models" / "best_model_fold_0.pth"
+    utts = read_manifest(trained / "manifest.csv")
+    speaker = [u for u in utts if u.speaker == "Ses01F"]
+    stats = tmp_path / "ses01f.json"
+    assert main(["enroll", "--model", str(checkpoint), *(u.path for u in speaker), "--out", str(stats)]) == 0
+    rec = Recognizer.from_checkpoint(checkpoint, speaker_stats=stats)
+    store = SpeakerNormalizedStore(extract_features(utts, FeatureConfig(upstream="fbank"), str(tmp_path / "c"), False),
+                                   utts)
+    got, cached = rec.features(load_audio(speaker[3].path)), store.load(speaker[3].id)
+    # the cache holds float16 (about 3 decimal digits), inference computes float32: equal to that precision
+    torch.testing.assert_close(got, cached, atol=1e-2, rtol=0)
+    raw = store.store.load(speaker[3].id)  # not close by chance: the raw features are far from both
+    assert (got - raw).abs().max() > 1.0
+
+    capsys.readouterr()
+    assert main(["predict", "--model", str(checkpoint), speaker[0].path]) == 1
+    assert "sier enroll --model" in capsys.readouterr().err
+    assert main(["predict", "--model", str(checkpoint), "--speaker_stats", str(stats), speaker[0].path,
+                 "--format", "json"]) == 0
+    assert '"label"' in capsys.readouterr().out
+    with pytest.raises(InferenceError, match="export it|sier enroll"):
+        from sier.inference.export import export_model
+
+        export_model(checkpoint, tmp_path / "m.onnx")
 
 
 def test_evaluation_without_the_normalisation_would_differ(manifest, tmp_path):
@@ -136,3 +173,27 @@ def test_a_trainable_upstream_top_is_refused(manifest, tmp_path):
     folder = save_tiny(tmp_path / "tiny", num_layers=2)
     with pytest.raises(TrainingError, match="use it with a frozen upstream"):
         run_crossval(_config(manifest, tmp_path, upstream=str(folder), freeze_layers=1))
+
+
+def test_speaker_statistics_only_for_the_model_they_fit(trained, tmp_path):
+    from inference_fixtures import make_checkpoint, speechlike, write_wav
+    from sier.inference.enroll import enroll
+    from sier.inference.recognizer import Recognizer
+
+    checkpoint = trained / "models" / "best_model_fold_0.pth"
+    wav = write_wav(tmp_path / "me.wav", speechlike(1.5))
+    stats = enroll(checkpoint, [wav])
+    assert stats.files == 1 and stats.frames > 0 and stats.mean.shape == (80,)
+    stats.save(tmp_path / "me.json")
+    plain = make_checkpoint(tmp_path / "plain.pth")
+    with pytest.raises(InferenceError, match="not trained with --speaker_norm; it needs no enrolment"):
+        enroll(plain, [wav])
+    with pytest.raises(InferenceError, match="not trained with --speaker_norm, so it takes no speaker statistics"):
+        Recognizer.from_checkpoint(plain, speaker_stats=tmp_path / "me.json")
+    other = stats.__class__(stats.mean, stats.std, {**stats.feature_config, "n_mels": 64}, stats.frames, stats.files)
+    other.save(tmp_path / "other.json")
+    with pytest.raises(InferenceError, match="computed for other features"):
+        Recognizer.from_checkpoint(checkpoint, speaker_stats=tmp_path / "other.json")
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(InferenceError, match="not a file written by `sier enroll`"):
+        Recognizer.from_checkpoint(checkpoint, speaker_stats=tmp_path / "bad.json")

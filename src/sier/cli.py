@@ -18,7 +18,7 @@ from sier.errors import SierError
 # Order shown in `sier --help`.
 COMMANDS = (
     "demo", "synth", "prepare", "split", "features", "train", "evaluate", "summarize", "predict", "stream", "serve",
-    "export",
+    "export", "enroll",
 )
 
 

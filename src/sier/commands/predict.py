@@ -11,6 +11,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="write the output here instead of stdout")
     p.add_argument("--runtime", default="torch", choices=["torch", "onnx"], help="run the network with torch or onnxruntime")
     p.add_argument("--onnx", default=None, help="ONNX file from `sier export` (with --runtime onnx)")
+    p.add_argument("--speaker_stats", default=None, metavar="FILE",
+                   help="the speaker's feature statistics from `sier enroll`, for a model trained with --speaker_norm")
     p.add_argument("--vad", default="silero", choices=["silero", "energy", "none"],
                    help="how long recordings are cut (silero falls back to energy when not installed)")
     p.add_argument("--min_segment_s", type=float, default=0.5, help="drop speech segments shorter than this")
@@ -29,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from sier.inference.recognizer import load_recognizer
     from sier.inference.vad import VadConfig
 
-    recognizer = load_recognizer(args.model, args.runtime, args.onnx)
+    recognizer = load_recognizer(args.model, args.runtime, args.onnx, args.speaker_stats)
     vad = VadConfig(method=args.vad, min_segment_s=args.min_segment_s, max_segment_s=args.max_segment_s,
                     min_silence_s=args.min_silence_s, pad_s=args.pad_s, threshold=args.vad_threshold)
     report = predict_paths(recognizer, args.audio, vad)

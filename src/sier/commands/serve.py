@@ -16,6 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max_stream_s", type=float, default=3600.0, help="audio per WebSocket stream (close 1008 above)")
     p.add_argument("--runtime", default="torch", choices=["torch", "onnx"], help="torch or onnxruntime")
     p.add_argument("--onnx", default=None, help="ONNX file from `sier export` (with --runtime onnx)")
+    p.add_argument("--speaker_stats", default=None, metavar="FILE",
+                   help="the speaker's feature statistics from `sier enroll`, for a model trained with --speaker_norm")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,5 +31,5 @@ def run(args: argparse.Namespace) -> int:
     limits = ServerLimits(max_upload_mb=args.max_upload_mb, max_duration_s=args.max_duration_s,
                           max_concurrency=args.max_concurrency, timeout_s=args.timeout_s,
                           max_streams=args.max_streams, max_stream_s=args.max_stream_s)
-    serve(load_recognizer(args.model, args.runtime, args.onnx), limits, args.host, args.port)
+    serve(load_recognizer(args.model, args.runtime, args.onnx, args.speaker_stats), limits, args.host, args.port)
     return 0

@@ -18,6 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object per step")
     p.add_argument("--runtime", default="torch", choices=["torch", "onnx"], help="torch or onnxruntime")
     p.add_argument("--onnx", default=None, help="ONNX file from `sier export` (with --runtime onnx)")
+    p.add_argument("--speaker_stats", default=None, metavar="FILE",
+                   help="the speaker's feature statistics from `sier enroll`, for a model trained with --speaker_norm")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
                        ema_alpha=args.ema_alpha, majority_k=args.majority_k)
     if (args.audio is None) == (not args.microphone):
         raise InferenceError("pass either an audio file or --microphone.")
-    recognizer = load_recognizer(args.model, args.runtime, args.onnx)
+    recognizer = load_recognizer(args.model, args.runtime, args.onnx, args.speaker_stats)
     steps_iter = (stream_microphone(recognizer, cfg, max_s=args.max_s) if args.microphone
                   else stream_file(recognizer, args.audio, cfg, realtime=args.realtime))
     steps = []

@@ -6,12 +6,13 @@ all their utterances (per channel, and per layer for layer-weighted features). A
 speaker's statistics come from their own unlabelled test utterances, as in the literature on
 speaker normalisation for SER; no label and no other speaker enters them, so the folds stay
 speaker-independent. The price is deployment: a model trained so needs a new speaker's
-statistics, which one file or a stream does not give (sier's inference refuses it).
+statistics: `sier enroll` computes them from some of the speaker's speech, and
+`predict`/`stream`/`serve --speaker_stats` use them (sier.inference.enroll).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from sier.corpora.records import Utterance
 from sier.errors import FeatureError
@@ -44,21 +45,26 @@ class SpeakerNormalizedStore:
 
 def _speaker_stats(store: Any, speaker: dict[str, str]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """speaker -> (mean, std) over the frames of all their utterances: [D], or [L, 1, D]."""
-    sums: dict[str, list] = {}
+    by_speaker: dict[str, list[str]] = {}
     for utt_id, spk in speaker.items():
-        x = store.load(utt_id).double()  # [T, D] or [L, T, D]
-        acc = sums.setdefault(spk, [0.0, 0.0, 0])
-        acc[0] = acc[0] + x.sum(dim=-2)
-        acc[1] = acc[1] + (x * x).sum(dim=-2)
-        acc[2] += x.shape[-2]
-    stats = {}
-    for spk, (s, s2, n) in sums.items():
-        mean = s / max(n, 1)
-        var = (s2 / max(n, 1) - mean * mean).clamp_min(0.0)
-        std = (var + VARIANCE_FLOOR).sqrt()
-        shape = (-1, 1, mean.shape[-1]) if mean.dim() > 1 else (mean.shape[-1],)
-        stats[spk] = (mean.float().reshape(shape), std.float().reshape(shape))
-    return stats
+        by_speaker.setdefault(spk, []).append(utt_id)
+    return {spk: frame_moments(store.load(u) for u in ids) for spk, ids in by_speaker.items()}
+
+
+def frame_moments(features: Iterable[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std) over the frames of all `features` ([T, D] or [L, T, D] each), per channel
+    (and layer): [D], or [L, 1, D] to broadcast over [L, T, D]."""
+    s = s2 = 0.0
+    n = 0
+    for x in features:
+        x = x.double()
+        s, s2, n = s + x.sum(dim=-2), s2 + (x * x).sum(dim=-2), n + x.shape[-2]
+    if not n:
+        raise FeatureError("no feature frames to compute a speaker's statistics from.")
+    mean = s / n
+    std = ((s2 / n - mean * mean).clamp_min(0.0) + VARIANCE_FLOOR).sqrt()
+    shape = (-1, 1, mean.shape[-1]) if mean.dim() > 1 else (mean.shape[-1],)
+    return mean.float().reshape(shape), std.float().reshape(shape)
 
 
 def normalize_if(enabled: bool, store: Any, utterances: Sequence[Utterance]) -> Any:

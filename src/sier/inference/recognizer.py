@@ -75,14 +75,16 @@ class Recognizer:
     onnx_kind: str | None = None  # "classifier" or "whole" for runtime "onnx"
     info: dict[str, Any] = field(default_factory=dict)  # what /health and reports show
     feature_config: dict[str, Any] = field(default_factory=dict)  # the checkpoint's, for ensembles to compare
+    speaker_stats: Any = None  # SpeakerStats of the speaker, for a model trained with --speaker_norm
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, runtime: str = "torch", onnx_path: str | os.PathLike | None = None,
-                        threads: int | None = None) -> "Recognizer":
+                        threads: int | None = None, speaker_stats: str | os.PathLike | None = None) -> "Recognizer":
         """Load a sier checkpoint (and its upstream, named in its feature config) once.
 
-        runtime "onnx" needs `onnx_path` (from `sier export`). Raises CheckpointError,
-        FeatureError or InferenceError with the file and the fix.
+        runtime "onnx" needs `onnx_path` (from `sier export`). A model trained with
+        --speaker_norm needs `speaker_stats` (a file from `sier enroll`). Raises
+        CheckpointError, FeatureError or InferenceError with the file and the fix.
         """
         from sier.features.config import FeatureConfig
         from sier.features.extract import build_frontend
@@ -94,16 +96,13 @@ class Recognizer:
         meta = ckpt.meta
         if "feature_config" not in meta or "classes" not in meta:
             raise InferenceError(f"{path}: checkpoint meta lacks feature_config or classes; it was not written by sier train.")
-        if meta.get("speaker_norm"):
-            raise InferenceError(f"{path}: trained with --speaker_norm, so it expects features standardised by each "
-                                 "speaker's statistics over many utterances, which one file or a stream does not give; "
-                                 "use a model trained without it (AdaIN normalises each utterance on its own).")
+        stats = _speaker_stats(path, meta, speaker_stats)
         fcfg = FeatureConfig.from_dict(meta["feature_config"])
         frontend, _ = build_frontend(fcfg)
         info = {"checkpoint": str(path), "upstream": fcfg.upstream, "label_map": meta.get("label_map"),
                 "model_kind": ckpt.model_config.kind, "runtime": runtime}
         rec = cls(frontend.eval(), model.eval(), list(meta["classes"]), runtime, info=info,
-                  feature_config=dict(meta["feature_config"]))
+                  feature_config=dict(meta["feature_config"]), speaker_stats=stats)
         if runtime == "onnx":
             if onnx_path is None:
                 raise InferenceError("--runtime onnx needs --onnx PATH (write one with `sier export`).")
@@ -132,7 +131,8 @@ class Recognizer:
         """Front-end features of one waveform: [frames, D] (or [L, frames, D])."""
         from sier.features.extract import compute_features
 
-        return compute_features(waveform, self.frontend)
+        features = compute_features(waveform, self.frontend)
+        return features if self.speaker_stats is None else self.speaker_stats.apply(features)
 
     def logits(self, waveform: np.ndarray) -> np.ndarray:
         """Logits [C] of one float32 mono 16 kHz waveform [samples] (already validated)."""
@@ -140,7 +140,7 @@ class Recognizer:
 
     def outputs(self, waveform: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(logits [C], dimensions [3] on 0..1 or None) of one validated waveform."""
-        if self.runtime == "onnx" and self.onnx_kind == "whole":
+        if self.runtime == "onnx" and self.onnx_kind == "whole":  # no speaker_norm model exports (no stats)
             x = np.ascontiguousarray(waveform, dtype=np.float32)[None, :]
             return self._run_onnx({"waveform": x})
         feats = self.features(waveform)
@@ -182,6 +182,26 @@ class Recognizer:
         return {**self.info, "classes": list(self.classes), "sample_rate": SAMPLE_RATE}
 
 
+def _speaker_stats(path: str | os.PathLike, meta: dict[str, Any], stats_path: str | os.PathLike | None) -> Any:
+    """The SpeakerStats a checkpoint needs (trained with --speaker_norm), or None; InferenceError
+    when they are missing, not needed, or of other features."""
+    from sier.inference.enroll import SpeakerStats
+
+    if not meta.get("speaker_norm"):
+        if stats_path is not None:
+            raise InferenceError(f"{path}: not trained with --speaker_norm, so it takes no speaker statistics; "
+                                 "leave --speaker_stats out.")
+        return None
+    if stats_path is None:
+        raise InferenceError(f"{path}: trained with --speaker_norm, so it expects features standardised with the "
+                             "speaker's statistics, which one file or a stream does not give: write them with "
+                             f"`sier enroll --model {path} SPEECH... --out stats.json` and pass --speaker_stats "
+                             "stats.json, or use a model trained without it (AdaIN normalises each utterance).")
+    stats = SpeakerStats.load(stats_path)
+    stats.check(meta["feature_config"], str(stats_path))
+    return stats
+
+
 class ProbabilityMean(nn.Module):
     """Several SER models as one: `emotion_logits` are the log of their mean class
     probabilities, so a softmax of them gives that mean (an ensemble of fold models);
@@ -200,23 +220,24 @@ class ProbabilityMean(nn.Module):
         return result
 
 
-def ensemble_recognizer(paths: Sequence[str | os.PathLike]) -> Recognizer:
+def ensemble_recognizer(paths: Sequence[str | os.PathLike], speaker_stats: str | os.PathLike | None = None) -> Recognizer:
     """One Recognizer over several checkpoints of the same features and classes (e.g. the fold
     models of an experiment): the front-end runs once, the class probabilities are averaged."""
     from sier.models.pipeline import load_ser_model
 
     if not paths:
         raise InferenceError("an ensemble needs at least one checkpoint.")
-    first = Recognizer.from_checkpoint(paths[0])
+    first = Recognizer.from_checkpoint(paths[0], speaker_stats=speaker_stats)
     models = [first.model]
     for path in paths[1:]:
         model, ckpt = load_ser_model(path)
         if list(ckpt.meta.get("classes") or []) != first.classes:
             raise InferenceError(f"{path}: classes {ckpt.meta.get('classes')} differ from {paths[0]}'s {first.classes}; "
                                  "an ensemble needs models of one label map.")
-        if ckpt.meta.get("feature_config") != first.feature_config:
-            raise InferenceError(f"{path}: its features (upstream, layers) differ from {paths[0]}'s; an ensemble "
-                                 "shares one front-end.")
+        if ckpt.meta.get("feature_config") != first.feature_config or \
+                bool(ckpt.meta.get("speaker_norm")) != (first.speaker_stats is not None):
+            raise InferenceError(f"{path}: its features (upstream, layers, speaker normalisation) differ from "
+                                 f"{paths[0]}'s; an ensemble shares one front-end.")
         models.append(model.eval())
     first.model = ProbabilityMean(models).eval()
     first.info.update(checkpoint=[str(p) for p in paths], ensemble=len(paths))
@@ -233,17 +254,19 @@ def experiment_checkpoints(directory: str | os.PathLike) -> list[Path]:
     return found
 
 
-def load_recognizer(model: str | os.PathLike, runtime: str = "torch", onnx: str | os.PathLike | None = None) -> Recognizer:
+def load_recognizer(model: str | os.PathLike, runtime: str = "torch", onnx: str | os.PathLike | None = None,
+                    speaker_stats: str | os.PathLike | None = None) -> Recognizer:
     """`Recognizer.from_checkpoint` with a check that the files exist (for the CLI). An experiment
-    directory gives the ensemble of its fold models (PyTorch runtime only)."""
+    directory gives the ensemble of its fold models (PyTorch runtime only). `speaker_stats`: a
+    file from `sier enroll`, for models trained with --speaker_norm."""
     if Path(model).is_dir():
         if runtime != "torch":
             raise InferenceError(f"{model}: an ensemble of fold models runs on PyTorch only; export and serve one "
                                  "checkpoint for --runtime onnx.")
-        return ensemble_recognizer(experiment_checkpoints(model))
+        return ensemble_recognizer(experiment_checkpoints(model), speaker_stats)
     if not Path(model).is_file():
         raise InferenceError(f"{model}: checkpoint not found; pass --model models/best_model_fold_<k>.pth "
                              "or an experiment directory (the ensemble of its fold models).")
     if onnx is not None and not Path(onnx).is_file():
         raise InferenceError(f"{onnx}: ONNX file not found; write one with `sier export --model {model} --out {onnx}`.")
-    return Recognizer.from_checkpoint(model, runtime, onnx)
+    return Recognizer.from_checkpoint(model, runtime, onnx, speaker_stats=speaker_stats)
