@@ -134,7 +134,8 @@ def test_a_short_run_learns_the_dimensions_of_held_out_speakers(synth_root, tmp_
     )
     with contextlib.redirect_stdout(open(os.devnull, "w")):
         exp = run_crossval(config, argv=["test"])
-        report = evaluate(exp, out=tmp_path / "eval", n_boot=50, max_attention_examples=0, progress=False)
+        report = evaluate(exp, out=tmp_path / "eval", n_boot=50, max_attention_examples=0, progress=False,
+                          conditions="gain:0,noise:0")
     header = (exp / "metrics" / "fold_0.csv").read_text().splitlines()[0]
     assert header.endswith("val_ccc,val_ccc_arousal,val_ccc_valence,val_ccc_dominance")
     assert "pred_arousal" in (exp / "predictions" / "fold_0.csv").read_text().splitlines()[0]
@@ -152,6 +153,11 @@ def test_a_short_run_learns_the_dimensions_of_held_out_speakers(synth_root, tmp_
     rows = (tmp_path / "eval" / "dimensions.csv").read_text().splitlines()
     assert rows[0] == "model,scope,group,n,arousal,valence,dominance" and len(rows) == 1 + 1 + 2
     assert json.loads((tmp_path / "eval" / "evaluation.json").read_text())["models"]["enhanced"]["dimensions"]
+    conditions = report.results["models"]["enhanced"]["conditions"]  # robustness of the dimensions too
+    assert conditions["clean"]["ccc_arousal"] == pytest.approx(scores["pooled"]["arousal"]["ccc"])
+    assert conditions["gain:0"]["ccc_arousal"] == pytest.approx(conditions["clean"]["ccc_arousal"], abs=1e-6)
+    assert conditions["noise:0"]["ccc_arousal"] != pytest.approx(conditions["clean"]["ccc_arousal"], abs=1e-3)
+    assert "ccc_dominance" in (tmp_path / "eval" / "conditions.csv").read_text().splitlines()[0]
 
 
 def test_predict_stream_and_ensembles_report_the_dimensions(tmp_path, capsys):

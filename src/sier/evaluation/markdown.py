@@ -230,6 +230,7 @@ def _dimensions_section(models: dict[str, Any]) -> str:
 def _conditions_section(models: dict[str, Any]) -> str:
     names = [n for n, r in models.items() if "conditions" in r]
     conditions = list(models[names[0]]["conditions"])
+    with_ccc = [n for n in names if "ccc_arousal" in models[n]["conditions"]["clean"]]
     rows = []
     for c in conditions:
         row: list[Any] = [c, models[names[0]]["conditions"][c]["n"]]
@@ -237,12 +238,15 @@ def _conditions_section(models: dict[str, Any]) -> str:
             got, clean = models[n]["conditions"][c], models[n]["conditions"]["clean"]
             delta = "" if c == "clean" else f" ({100 * (got['ua'] - clean['ua']):+.2f})"
             row += [_pct(got["ua"]) + delta, _pct(got["speaker_ua_std"]), _pct(got["speaker_ua_min"])]
+        row += [f"{models[n]['conditions'][c]['ccc_arousal']:.3f}" for n in with_ccc]
         rows.append(row)
     header = ["condition", "n", *(f"{q} {n}" for n in names for q in ("UA (Δ clean)", "UA std over speakers",
-                                                                          "worst speaker UA"))]
+                                                                          "worst speaker UA")),
+              *(f"CCC arousal {n}" for n in with_ccc)]
     return ("The same test utterances and checkpoints, with the audio altered before feature extraction "
             "(noise:SNR dB of white noise, speed:factor, gain:dB; the features of each condition are cached). "
-            "Of the first repetition where there are several.\n\n" + _md_table(header, rows))
+            "Of the first repetition where there are several. CCC of every dimension: conditions.csv.\n\n"
+            + _md_table(header, rows))
 
 
 def _repetitions_section(models: dict[str, Any], comparison: dict[str, Any] | None) -> str:

@@ -111,11 +111,21 @@ def analyse(run: ModelRun, probe_splits: int = 5, seed: int = 0, n_boot: int = D
     if dims is not None:
         result["dimensions"] = dims
     if run.conditions:
-        result["conditions"] = {"clean": repetition_row(table),
-                                **{c: repetition_row(t) for c, t in run.conditions.items()}}
+        result["conditions"] = {"clean": _condition_row(table),
+                                **{c: _condition_row(t) for c, t in run.conditions.items()}}
     if len(run.repeats) > 1:
         result["repetitions"] = summarize_repetitions([t for _, t in run.repeats], [s for s, _ in run.repeats])
     return result
+
+
+def _condition_row(table: Predictions) -> dict[str, Any]:
+    """The robustness figures of one condition: repetition_row's, and the pooled CCC of each
+    dimension ("ccc_arousal", ...) for a model that predicts them."""
+    row = repetition_row(table)
+    dims = dimension_scores(table)
+    if dims is not None:
+        row.update({f"ccc_{d}": p["ccc"] for d, p in dims["pooled"].items()})
+    return row
 
 
 # ---------------------------------------------------------------- figures

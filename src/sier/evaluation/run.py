@@ -165,9 +165,10 @@ def _altered_table(model: Any, rows: Sequence[Utterance], meta: dict[str, Any], 
     store = normalize_if(meta.get("speaker_norm", False), extract_features(
         rows, FeatureConfig.from_dict(meta["feature_config"]), cache, progress, augment=condition), rows)
     kept = [u for u in rows if store.has(u.id)]
-    probs = [o["emotion_logits"].float().softmax(-1).cpu()
-             for _, o in run_model(model, UtteranceDataset(kept, store, meta["classes"]), batch_size, device)]
-    return _table(meta["classes"], fold, kept, torch.cat(probs).numpy())
+    outs = [o for _, o in run_model(model, UtteranceDataset(kept, store, meta["classes"]), batch_size, device)]
+    probs = torch.cat([o["emotion_logits"].float().softmax(-1).cpu() for o in outs]).numpy()
+    dims = torch.cat([o["dimensions"].float().cpu() for o in outs]).numpy() if "dimensions" in outs[0] else None
+    return _table(meta["classes"], fold, kept, probs, dims)
 
 
 def _embed(model: Any, dataset: Any, device: Any, batch_size: int) -> np.ndarray:

@@ -81,10 +81,11 @@ def write_tables(out: Path, results: dict[str, Any]) -> list[Path]:
             for name, m in models.items() for i, r in enumerate(m.get("repetitions", {}).get("per_repetition", []))]
     if reps:
         paths.append(_csv(out / "repetitions.csv", ["model", "repetition", *REPETITION_COLUMNS], reps))
-    altered = [[name, c, *(r[k] for k in REPETITION_COLUMNS[1:])]
+    ccc = [f"ccc_{d}" for d in DIMENSIONS]
+    altered = [[name, c, *(r[k] for k in REPETITION_COLUMNS[1:]), *(r.get(k, "") for k in ccc)]
                for name, m in models.items() for c, r in m.get("conditions", {}).items()]
     if altered:
-        paths.append(_csv(out / "conditions.csv", ["model", "condition", *REPETITION_COLUMNS[1:]], altered))
+        paths.append(_csv(out / "conditions.csv", ["model", "condition", *REPETITION_COLUMNS[1:], *ccc], altered))
     dims = [[name, scope, group, n, *values] for name, m in models.items() if "dimensions" in m
              for scope, group, n, values in _dimension_rows(m["dimensions"])]
     if dims:
