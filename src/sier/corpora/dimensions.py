@@ -11,12 +11,15 @@ targets to another scale together, so scores on 0..1 are scores on the corpus's 
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from sier.corpora.records import DIMENSION_FIELDS, Utterance
 
 DIMENSIONS = DIMENSION_FIELDS  # ("arousal", "valence", "dominance")
 SCALES: dict[str, tuple[float, float]] = {"iemocap": (1.0, 5.0), "mspimprov": (1.0, 5.0), "msppodcast": (1.0, 7.0)}
+# Columns of the predictions tables (training writes them, evaluation reads them), on 0..1.
+PRED_DIMENSIONS = tuple(f"pred_{d}" for d in DIMENSIONS)
+RATED_DIMENSIONS = tuple(f"rated_{d}" for d in DIMENSIONS)
 
 
 def parse_value(text: str | None) -> float | None:
@@ -37,3 +40,8 @@ def normalized(utt: Utterance) -> tuple[float, float, float]:
 def rated(utterances: Iterable[Utterance]) -> int:
     """How many of `utterances` carry at least one dimension of a corpus with a scale."""
     return sum(1 for u in utterances if u.corpus in SCALES and any(v is not None for v in u.dimensions))
+
+
+def dimension_cells(dims: Sequence[float], rated: Sequence[float]) -> list[str]:
+    """The pred_<dimension> and rated_<dimension> cells of one row (an unknown rating is empty)."""
+    return [repr(float(v)) for v in dims] + ["" if math.isnan(v) else repr(float(v)) for v in rated]

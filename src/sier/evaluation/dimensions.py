@@ -28,11 +28,22 @@ def _ccc(pred: np.ndarray, rated: np.ndarray) -> tuple[float, int]:
     return float(concordance(torch.as_tensor(pred[known]), torch.as_tensor(rated[known]))), int(known.sum())
 
 
+def _has_ratings(table: Predictions) -> bool:
+    return table.dims is not None and bool(np.isfinite(table.rated).any())
+
+
+def pooled_ccc(table: Predictions) -> dict[str, float] | None:
+    """{dimension: CCC over the rated test utterances}; None as for `dimension_scores`."""
+    if not _has_ratings(table):
+        return None
+    return {name: _ccc(table.dims[:, d], table.rated[:, d])[0] for d, name in enumerate(DIMENSIONS)}
+
+
 def dimension_scores(table: Predictions) -> dict[str, Any] | None:
     """{"pooled": {dimension: {"ccc", "n"}}, "per_speaker": [{"group", "n", <dimension>: ccc}],
     "speaker_spread": {dimension: {"mean", "std", "min", "speakers"}}}; None for a table without
     predicted dimensions or without a rated utterance."""
-    if table.dims is None or not np.isfinite(table.rated).any():
+    if not _has_ratings(table):
         return None
     pooled = {}
     for d, name in enumerate(DIMENSIONS):

@@ -115,12 +115,12 @@ def experiment_table(paths: Sequence[str | os.PathLike]) -> dict[str, Any]:
 
 def _dimension_ccc(members: Sequence[Run]) -> dict[str, list[float]]:
     """"ccc_<dimension>" -> the pooled test CCC of each run, where every run predicts the dimensions."""
-    from sier.evaluation.dimensions import dimension_scores
+    from sier.evaluation.dimensions import pooled_ccc
 
-    scores = [dimension_scores(m.predictions) for m in members]
+    scores = [pooled_ccc(m.predictions) for m in members]
     if not all(scores):
         return {}
-    return {f"ccc_{d}": [s["pooled"][d]["ccc"] for s in scores] for d in DIMENSIONS}
+    return {f"ccc_{d}": [s[d] for s in scores] for d in DIMENSIONS}
 
 
 def _quantities(table: dict[str, Any]) -> dict[str, str]:

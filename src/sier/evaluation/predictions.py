@@ -19,13 +19,11 @@ from typing import Sequence
 
 import numpy as np
 
-from sier.corpora.dimensions import DIMENSIONS
+from sier.corpora.dimensions import DIMENSIONS, PRED_DIMENSIONS, RATED_DIMENSIONS, dimension_cells
 from sier.errors import EvaluationError
 from sier.fileio import write_text
 
 BASE_COLUMNS = ("id", "speaker", "session", "gender", "label", "pred")
-PRED_DIMENSIONS = tuple(f"pred_{d}" for d in DIMENSIONS)
-RATED_DIMENSIONS = tuple(f"rated_{d}" for d in DIMENSIONS)
 
 
 @dataclass(frozen=True)
@@ -174,11 +172,6 @@ def write_predictions_csv(path: str | os.PathLike, table: Predictions) -> None:
             *(dimension_cells(table.dims[i], table.rated[i]) if with_dims else ()),
         ])
     write_text(path, buf.getvalue())
-
-
-def dimension_cells(dims: Sequence[float], rated: Sequence[float]) -> list[str]:
-    """The pred_<dimension> and rated_<dimension> cells of one row (an unknown rating is empty)."""
-    return [repr(float(v)) for v in dims] + ["" if np.isnan(v) else repr(float(v)) for v in rated]
 
 
 def _dimension_columns(rows: list[dict[str, str]], columns: Sequence[str]) -> tuple[np.ndarray | None, ...]:

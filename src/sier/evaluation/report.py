@@ -20,7 +20,7 @@ from sier import __version__
 from sier.errors import EvaluationError
 from sier.evaluation import plots
 from sier.evaluation.compare import DEFAULT_BOOTSTRAP, bootstrap_ua, compare
-from sier.evaluation.dimensions import dimension_scores
+from sier.evaluation.dimensions import dimension_scores, pooled_ccc
 from sier.evaluation.markdown import render_markdown
 from sier.evaluation.metrics import fold_metrics
 from sier.evaluation.predictions import Predictions, write_predictions_csv
@@ -122,9 +122,7 @@ def _condition_row(table: Predictions) -> dict[str, Any]:
     """The robustness figures of one condition: repetition_row's, and the pooled CCC of each
     dimension ("ccc_arousal", ...) for a model that predicts them."""
     row = repetition_row(table)
-    dims = dimension_scores(table)
-    if dims is not None:
-        row.update({f"ccc_{d}": p["ccc"] for d, p in dims["pooled"].items()})
+    row.update({f"ccc_{d}": v for d, v in (pooled_ccc(table) or {}).items()})
     return row
 
 

@@ -25,8 +25,7 @@ def write_predictions(exp: Experiment, fold: Fold, store: Any, test_set: Any, co
     (and pred_/rated_<dimension> for a model with dimensions)."""
     import torch
 
-    from sier.corpora.dimensions import normalized
-    from sier.evaluation.predictions import PRED_DIMENSIONS, RATED_DIMENSIONS, dimension_cells
+    from sier.corpora.dimensions import PRED_DIMENSIONS, RATED_DIMENSIONS, dimension_cells, normalized
     from sier.models.pipeline import load_ser_model
     from sier.training.data import run_model
 
@@ -122,7 +121,7 @@ def summarize(exp: Experiment, fold_indices: Sequence[int]) -> dict[str, Any]:
         "std": {m: float(np.std([f[m] for f in per_fold])) if per_fold else None for m in keys},
         "pooled": classification_scores(all_labels, all_preds),
     }
-    if all_rows and "pred_arousal" in all_rows[0]:  # a model with the dimension head
+    if all_rows and "pred_arousal" in all_rows[0]:  # a model with the dimension head (PRED_DIMENSIONS)
         summary["pooled_ccc"] = _pooled_ccc(all_rows)
     write_json(exp.directory / "summary.json", summary)
     write_text(exp.directory / "summary.csv", _summary_csv(summary))
@@ -133,14 +132,14 @@ def _pooled_ccc(rows: Sequence[dict[str, str]]) -> dict[str, float]:
     """CCC of each dimension over the test rows that are rated (see sier.evaluation.dimensions)."""
     import torch
 
-    from sier.corpora.dimensions import DIMENSIONS
+    from sier.corpora.dimensions import DIMENSIONS, PRED_DIMENSIONS, RATED_DIMENSIONS
     from sier.training.metrics import concordance
 
     out = {}
-    for d in DIMENSIONS:
-        pairs = [(float(r[f"pred_{d}"]), float(r[f"rated_{d}"])) for r in rows if r.get(f"rated_{d}")]
-        pred, rated = torch.tensor([p for p, _ in pairs]), torch.tensor([t for _, t in pairs])
-        out[d] = float(concordance(pred, rated))
+    for d, pred_col, rated_col in zip(DIMENSIONS, PRED_DIMENSIONS, RATED_DIMENSIONS):
+        rated = [r for r in rows if r.get(rated_col)]
+        out[d] = float(concordance(torch.tensor([float(r[pred_col]) for r in rated]),
+                                   torch.tensor([float(r[rated_col]) for r in rated])))
     return out
 
 
