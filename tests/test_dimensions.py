@@ -21,7 +21,8 @@ from sier.evaluation.predictions import concat, make_predictions, read_predictio
 from sier.evaluation.run import evaluate
 from sier.models import ModelConfig, build_model
 from sier.training.config import TrainConfig
-from sier.training.crossval import read_utterances, run_crossval
+from sier.training.crossval import run_crossval
+from sier.training.experiment import read_utterances
 from sier.training.metrics import concordance
 from sier.training.module import dimension_loss
 

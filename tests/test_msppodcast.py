@@ -20,7 +20,7 @@ from sier.corpora.records import Utterance, count_table, read_manifest, write_ma
 from sier.errors import CorpusError, SplitError, TrainingError
 from sier.splits import make_folds
 from sier.training.config import TrainConfig
-from sier.training.crossval import read_utterances
+from sier.training.experiment import read_utterances
 
 # SpkrID -> (gender, partition); speaker 7 has no gender in any row
 SPEAKERS = {"1": ("Female", "Train"), "2": ("Male", "Train"), "3": ("Female", "Train"), "4": ("Male", "Train"),

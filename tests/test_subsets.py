@@ -101,7 +101,7 @@ def test_prepare_writes_the_subset_and_says_what_it_left_out(iemocap, tmp_path, 
 
 def test_training_reads_the_subset_from_a_tree_or_a_manifest(iemocap, tmp_path):
     from sier.corpora.records import write_manifest
-    from sier.training.crossval import read_utterances
+    from sier.training.experiment import read_utterances
 
     scripted = read_iemocap(iemocap, subset="scripted").utterances
     assert read_utterances(TrainConfig(corpus_root=str(iemocap), subset="scripted")) == scripted

@@ -7,124 +7,147 @@ are parsed with default=SUPPRESS, so only those the user typed override).
 import argparse
 
 HELP = "train the emotion model on every speaker-independent fold (cross-validation)"
+SUPPRESS = argparse.SUPPRESS  # unset flags stay out of the namespace, so config files and defaults apply
 
 
 def _bool_pair(p: argparse.ArgumentParser, name: str, help_on: str, help_off: str) -> None:
-    p.add_argument(f"--{name}", dest=name, action="store_true", default=argparse.SUPPRESS, help=help_on)
-    p.add_argument(f"--no_{name}", dest=name, action="store_false", default=argparse.SUPPRESS, help=help_off)
+    p.add_argument(f"--{name}", dest=name, action="store_true", default=SUPPRESS, help=help_on)
+    p.add_argument(f"--no_{name}", dest=name, action="store_false", default=SUPPRESS, help=help_off)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    _run_arguments(p.add_argument_group("run"))
+    _data_arguments(p.add_argument_group("data"))
+    _feature_arguments(p.add_argument_group("features"))
+    _model_arguments(p.add_argument_group("model"))
+    _distill_arguments(p.add_argument_group("distillation (model compression)"))
+    _optimisation_arguments(p.add_argument_group("optimisation"))
+    _augment_arguments(p.add_argument_group("augmentation"))
+    _hardware_arguments(p.add_argument_group("hardware"))
+
+
+def _run_arguments(g) -> None:
+    g.add_argument("--config", default=SUPPRESS, help="YAML file of TrainConfig fields; flags given here override it")
+    g.add_argument("--resume", metavar="EXPERIMENT_DIR", default=SUPPRESS,
+                   help="continue an experiment: finished folds are skipped, an interrupted one resumes")
+    g.add_argument("--name", default=SUPPRESS, help="experiment name (default: train)")
+    g.add_argument("--output_dir", default=SUPPRESS, help="where experiment directories go (default: experiments/)")
+    g.add_argument("--seed", type=int, default=SUPPRESS, help="random seed (default: 0)")
+    g.add_argument("--seeds", default=SUPPRESS, metavar="0,1,2",
+                   help="repetitions: one experiment per seed (<name>_s<seed>_<stamp>), to evaluate together "
+                        "(mean ± std over seeds)")
+
+
+def _data_arguments(g) -> None:
     from sier.corpora.labels import DEFAULT_LABEL_MAPS
     from sier.splits import PROTOCOLS
 
-    S = argparse.SUPPRESS
-    g = p.add_argument_group("run")
-    g.add_argument("--config", default=S, help="YAML file of TrainConfig fields; flags given here override it")
-    g.add_argument("--resume", metavar="EXPERIMENT_DIR", default=S,
-                   help="continue an experiment: finished folds are skipped, an interrupted one resumes")
-    g.add_argument("--name", default=S, help="experiment name (default: train)")
-    g.add_argument("--output_dir", default=S, help="where experiment directories go (default: experiments/)")
-    g.add_argument("--seed", type=int, default=S, help="random seed (default: 0)")
-    g.add_argument("--seeds", default=S, metavar="0,1,2",
-                   help="repetitions: one experiment per seed (<name>_s<seed>_<stamp>), to evaluate together "
-                        "(mean ± std over seeds)")
-    g = p.add_argument_group("data")
-    g.add_argument("--corpus", choices=list(DEFAULT_LABEL_MAPS), default=S,
+    g.add_argument("--corpus", choices=list(DEFAULT_LABEL_MAPS), default=SUPPRESS,
                    help="layout of --corpus_root (default: iemocap; emodb German, emovo Italian, shemo Persian, "
                         "esd Mandarin and English, subesco Bangla, cafe French, ravdess, cremad, mspimprov and msppodcast English)")
-    g.add_argument("--corpus_root", default=S, help="corpus tree: IEMOCAP_full_release (or its parent), ...")
-    g.add_argument("--manifest", nargs="+", default=S,
+    g.add_argument("--corpus_root", default=SUPPRESS, help="corpus tree: IEMOCAP_full_release (or its parent), ...")
+    g.add_argument("--manifest", nargs="+", default=SUPPRESS,
                    help="manifest CSV(s) from `sier prepare` (instead of --corpus_root); several are pooled, "
                         "e.g. one per corpus")
-    g.add_argument("--label_map", default=S,
+    g.add_argument("--label_map", default=SUPPRESS,
                    help="default: the corpus's 4 classes (iemocap-4, emodb-4, ...: neu, hap, ang, sad); also "
                         "iemocap-6, iemocap-all, emodb-7, ravdess-8, cremad-6, emovo-7, shemo-6, esd-5, msppodcast-8, subesco-7, cafe-7")
-    g.add_argument("--subset", default=S, metavar="NAME[,NAME]",
+    g.add_argument("--subset", default=SUPPRESS, metavar="NAME[,NAME]",
                    help="keep some recordings only: iemocap improvised or scripted; mspimprov read, improvised, "
                         "natural (default: all)")
-    g.add_argument("--protocol", choices=list(PROTOCOLS), default=S,
+    g.add_argument("--protocol", choices=list(PROTOCOLS), default=SUPPRESS,
                    help="session: leave one session (EmoDB, RAVDESS, ...: speaker group) out (default; 5 folds on "
                         "IEMOCAP); speaker: leave one speaker out (10 folds on IEMOCAP); corpus: leave one corpus out "
                         "(--manifest of 3+ corpora); official: MSP-Podcast's own partitions (one fold)")
-    g.add_argument("--folds", default=S, help="run only these folds, e.g. 0,2 (default: all)")
-    g = p.add_argument_group("features")
-    g.add_argument("--upstream", default=S, help="HF hub id, local folder, or fbank (default: facebook/hubert-base-ls960)")
-    g.add_argument("--revision", default=S, help="hub revision of the upstream")
-    g.add_argument("--freeze_layers", type=int, default=S,
+    g.add_argument("--folds", default=SUPPRESS, help="run only these folds, e.g. 0,2 (default: all)")
+
+
+def _feature_arguments(g) -> None:
+    g.add_argument("--upstream", default=SUPPRESS, help="HF hub id, local folder, or fbank (default: facebook/hubert-base-ls960)")
+    g.add_argument("--revision", default=SUPPRESS, help="hub revision of the upstream")
+    g.add_argument("--freeze_layers", type=int, default=SUPPRESS,
                    help="upstream layers frozen and cached; the layers above them are fine-tuned (default: all frozen)")
-    g.add_argument("--layer", type=int, default=S, help="frozen upstream: hidden state to use (default: last)")
-    g.add_argument("--layer_weighted", action="store_true", default=S, help="learned weighted sum of all layers")
-    g.add_argument("--feature_dtype", choices=["float32", "bfloat16"], default=S, help="extraction precision")
-    g.add_argument("--cache_dir", default=S, help="feature cache (default: cache/)")
-    g.add_argument("--speaker_norm", action="store_true", default=S,
+    g.add_argument("--layer", type=int, default=SUPPRESS, help="frozen upstream: hidden state to use (default: last)")
+    g.add_argument("--layer_weighted", action="store_true", default=SUPPRESS, help="learned weighted sum of all layers")
+    g.add_argument("--feature_dtype", choices=["float32", "bfloat16"], default=SUPPRESS, help="extraction precision")
+    g.add_argument("--cache_dir", default=SUPPRESS, help="feature cache (default: cache/)")
+    g.add_argument("--speaker_norm", action="store_true", default=SUPPRESS,
                    help="standardise every speaker's features with the statistics of all their utterances (test "
                         "speakers: their own unlabelled test utterances); the classic baseline to AdaIN. Frozen "
                         "upstream or fbank only; such models cannot be used by predict/stream/serve")
-    g = p.add_argument_group("model")
-    g.add_argument("--model", choices=["baseline", "enhanced"], default=S, help="default: enhanced")
-    g.add_argument("--hidden_layer", "--hidden_size", dest="hidden_size", type=int, default=S,
+
+
+def _model_arguments(g) -> None:
+    g.add_argument("--model", choices=["baseline", "enhanced"], default=SUPPRESS, help="default: enhanced")
+    g.add_argument("--hidden_layer", "--hidden_size", dest="hidden_size", type=int, default=SUPPRESS,
                    help="GRU hidden size per direction (default: 128)")
-    g.add_argument("--num_gru_layers", type=int, default=S, help="stacked GRU layers (default: 2)")
-    g.add_argument("--dropout", type=float, default=S, help="default: 0.3")
-    g.add_argument("--attention_dropout", type=float, default=S,
+    g.add_argument("--num_gru_layers", type=int, default=SUPPRESS, help="stacked GRU layers (default: 2)")
+    g.add_argument("--dropout", type=float, default=SUPPRESS, help="default: 0.3")
+    g.add_argument("--attention_dropout", type=float, default=SUPPRESS,
                    help="dropout on the attention probabilities (default: 0.3; 0 trains faster on CPU)")
     _bool_pair(g, "adain", "use AdaIN (default)", "ablation: no AdaIN")
-    g.add_argument("--adain_style_rank", type=int, default=S,
+    g.add_argument("--adain_style_rank", type=int, default=SUPPRESS,
                    help="rank of the AdaIN affine predicted from the utterance statistics; 0 = fixed affine (default: 0)")
     _bool_pair(g, "attention", "use self-attention (default)", "ablation: no self-attention")
     _bool_pair(g, "residual", "residual GRU connections (default)", "ablation: no residual connections")
-    g.add_argument("--num_heads", type=int, default=S, help="attention heads (default: 8)")
-    g.add_argument("--pooling", choices=["mean_max", "mean_attn"], default=S, help="default: mean_max")
-    g.add_argument("--speaker_adversarial", action="store_true", default=S,
+    g.add_argument("--num_heads", type=int, default=SUPPRESS, help="attention heads (default: 8)")
+    g.add_argument("--pooling", choices=["mean_max", "mean_attn"], default=SUPPRESS, help="default: mean_max")
+    g.add_argument("--speaker_adversarial", action="store_true", default=SUPPRESS,
                    help="add a speaker classifier behind gradient reversal")
-    g.add_argument("--adversarial_weight", type=float, default=S, help="speaker loss weight (default: 0.1)")
-    g.add_argument("--adversarial_gamma", type=float, default=S, help="alpha schedule steepness (default: 10)")
-    g.add_argument("--dimension_weight", type=float, default=S,
+    g.add_argument("--adversarial_weight", type=float, default=SUPPRESS, help="speaker loss weight (default: 0.1)")
+    g.add_argument("--adversarial_gamma", type=float, default=SUPPRESS, help="alpha schedule steepness (default: 10)")
+    g.add_argument("--dimension_weight", type=float, default=SUPPRESS,
                    help="> 0: also predict arousal, valence and dominance (IEMOCAP, MSP-IMPROV, MSP-Podcast rate them) "
                         "with loss weight x (1 - CCC); the report adds their CCC (default: 0, off)")
-    g = p.add_argument_group("distillation (model compression)")
-    g.add_argument("--teacher", default=S, metavar="EXPERIMENT_DIR",
+
+
+def _distill_arguments(g) -> None:
+    g.add_argument("--teacher", default=SUPPRESS, metavar="EXPERIMENT_DIR",
                    help="a trained experiment on the same data and folds: each fold's student also learns from that "
                         "fold's teacher model (e.g. a small fbank baseline from a HuBERT enhanced model)")
-    g.add_argument("--distill_weight", type=float, default=S,
+    g.add_argument("--distill_weight", type=float, default=SUPPRESS,
                    help="loss = (1 - w) CE + w T^2 KL(teacher || student) (default: 0.5)")
-    g.add_argument("--distill_temperature", type=float, default=S, help="T, softens both distributions (default: 2)")
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--epochs", type=int, default=S, help="maximum epochs per fold (default: 50)")
-    g.add_argument("--batch_size", type=int, default=S, help="default: 16")
-    g.add_argument("--lr", type=float, default=S, help="base learning rate (default: 1e-4)")
-    g.add_argument("--upstream_dropout", choices=["finetune", "pretrained"], default=S,
+    g.add_argument("--distill_temperature", type=float, default=SUPPRESS, help="T, softens both distributions (default: 2)")
+
+
+def _optimisation_arguments(g) -> None:
+    g.add_argument("--epochs", type=int, default=SUPPRESS, help="maximum epochs per fold (default: 50)")
+    g.add_argument("--batch_size", type=int, default=SUPPRESS, help="default: 16")
+    g.add_argument("--lr", type=float, default=SUPPRESS, help="base learning rate (default: 1e-4)")
+    g.add_argument("--upstream_dropout", choices=["finetune", "pretrained"], default=SUPPRESS,
                    help="dropouts of the fine-tuned upstream layers: the HuBERT fine-tuning recipe "
                         "(hidden 0, attention 0, activation 0.1) or the upstream config's own (default: finetune)")
-    g.add_argument("--weight_decay", type=float, default=S, help="AdamW weight decay (default: 0.01)")
-    g.add_argument("--warmup_epochs", type=float, default=S, help="linear warm-up (default: 1)")
-    g.add_argument("--restart_epochs", type=float, default=S, help="first cosine cycle, epochs (default: 10)")
-    g.add_argument("--grad_clip", type=float, default=S, help="gradient norm clip, 0 = off (default: 1)")
-    g.add_argument("--monitor", choices=["val_ua", "val_wa", "val_f1", "val_loss", "val_ccc"], default=S,
+    g.add_argument("--weight_decay", type=float, default=SUPPRESS, help="AdamW weight decay (default: 0.01)")
+    g.add_argument("--warmup_epochs", type=float, default=SUPPRESS, help="linear warm-up (default: 1)")
+    g.add_argument("--restart_epochs", type=float, default=SUPPRESS, help="first cosine cycle, epochs (default: 10)")
+    g.add_argument("--grad_clip", type=float, default=SUPPRESS, help="gradient norm clip, 0 = off (default: 1)")
+    g.add_argument("--monitor", choices=["val_ua", "val_wa", "val_f1", "val_loss", "val_ccc"], default=SUPPRESS,
                    help="metric for early stopping and the best model (default: val_ua; val_ccc: mean CCC of the "
                         "dimensions, with --dimension_weight)")
-    g.add_argument("--early_stopping_patience", type=int, default=S, help="epochs, 0 = off (default: 10)")
-    g.add_argument("--balance", choices=["weights", "sampler", "none"], default=S,
+    g.add_argument("--early_stopping_patience", type=int, default=SUPPRESS, help="epochs, 0 = off (default: 10)")
+    g.add_argument("--balance", choices=["weights", "sampler", "none"], default=SUPPRESS,
                    help="class balance: weighted loss (default), balanced sampler, or none")
     _bool_pair(g, "length_buckets", "batches of utterances of similar length: less padding, faster when lengths "
                "vary widely; see docs/training.md", "plain shuffled batches (default)")
-    g = p.add_argument_group("augmentation")
-    g.add_argument("--wave_augment", default=S,
+
+
+def _augment_arguments(g) -> None:
+    g.add_argument("--wave_augment", default=SUPPRESS,
                    help="waveform variants extracted once and cached, e.g. speed:0.9,speed:1.1,noise:20,gain:-6 "
                         "(default: none)")
-    g.add_argument("--wave_augment_prob", type=float, default=S,
+    g.add_argument("--wave_augment_prob", type=float, default=SUPPRESS,
                    help="chance that a training item uses one of the variants (default: 0.5)")
-    g = p.add_argument_group("hardware")
-    g.add_argument("--accelerator", default=S, help="auto (default), cpu, gpu")
-    g.add_argument("--devices", default=S, help="auto (default), a count, or a list such as 0,1")
-    g.add_argument("--strategy", default=S, help="auto (default), ddp, ...")
-    g.add_argument("--num_nodes", type=int, default=S, help="machines for multi-node DDP (default: 1)")
-    g.add_argument("--precision", default=S, help="32-true (default); 16-mixed or bf16-mixed on GPU")
-    g.add_argument("--num_workers", type=int, default=S, help="DataLoader workers (default: 0)")
-    g.add_argument("--log_interval", type=int, default=S, help="log training loss every N steps (default: 10)")
-    g.add_argument("--no_progress", dest="progress", action="store_false", default=S, help="no progress bars")
 
+
+def _hardware_arguments(g) -> None:
+    g.add_argument("--accelerator", default=SUPPRESS, help="auto (default), cpu, gpu")
+    g.add_argument("--devices", default=SUPPRESS, help="auto (default), a count, or a list such as 0,1")
+    g.add_argument("--strategy", default=SUPPRESS, help="auto (default), ddp, ...")
+    g.add_argument("--num_nodes", type=int, default=SUPPRESS, help="machines for multi-node DDP (default: 1)")
+    g.add_argument("--precision", default=SUPPRESS, help="32-true (default); 16-mixed or bf16-mixed on GPU")
+    g.add_argument("--num_workers", type=int, default=SUPPRESS, help="DataLoader workers (default: 0)")
+    g.add_argument("--log_interval", type=int, default=SUPPRESS, help="log training loss every N steps (default: 10)")
+    g.add_argument("--no_progress", dest="progress", action="store_false", default=SUPPRESS, help="no progress bars")
 
 def resolve(args: argparse.Namespace):
     """(TrainConfig, resume dir or None, flag overrides) from the parsed flags."""

@@ -4,18 +4,15 @@ from sier.features.cache import CacheStatus, FeatureStore, status
 from sier.features.config import FBANK, FeatureConfig
 from sier.features.extract import build_frontend, cache_key, compute_features, extract_features, open_store
 from sier.features.fbank import FbankFrontend
-from sier.features.upstream import (
-    FrozenPrefix,
+from sier.features.loading import (
     Preprocessing,
-    TrainableTop,
-    build_top,
     feature_dim,
     frames_per_second,
     load_upstream,
     num_cached_layers,
-    split_upstream,
     upstream_config,
 )
+from sier.features.upstream import FrozenPrefix, TrainableTop, build_top, split_upstream
 
 __all__ = [
     "FBANK",

@@ -25,15 +25,8 @@ from sier.features.cache import (
 )
 from sier.features.config import FeatureConfig
 from sier.features.fbank import FbankFrontend
-from sier.features.upstream import (
-    TrainableTop,
-    load_upstream,
-    num_layers,
-    resolve_freeze,
-    split_upstream,
-    upstream_config,
-    upstream_identity,
-)
+from sier.features.loading import load_upstream, num_layers, resolve_freeze, upstream_config, upstream_identity
+from sier.features.upstream import TrainableTop, split_upstream
 
 log = logging.getLogger(__name__)
 

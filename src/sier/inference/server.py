@@ -113,18 +113,54 @@ class _TooLong(AudioError):
     """Audio longer than the server accepts."""
 
 
+class _Service:
+    """What the routes share: the loaded model, the limits, the worker threads and the counters."""
+
+    def __init__(self, recognizer: Recognizer, limits: ServerLimits) -> None:
+        self.recognizer, self.limits = recognizer, limits
+        self.executor = ThreadPoolExecutor(max_workers=limits.max_concurrency + limits.max_streams,
+                                           thread_name_prefix="sier-infer")
+        self.slots = threading.BoundedSemaphore(limits.max_concurrency)
+        self.lock = threading.Lock()
+        self.busy = self.streams = self.served = 0
+
+    def counters(self) -> dict[str, int]:
+        return {"busy": self.busy, "streams": self.streams, "served": self.served}
+
+    def predict(self, data: bytes, name: str) -> dict[str, Any]:
+        """Decode and classify one upload (in a worker thread); frees the slot taken by the route."""
+        with self.lock:
+            self.busy += 1
+        try:
+            audio = decode_upload(data, name, self.limits.max_duration_s)
+            return self.recognizer.predict(audio, source=name).to_dict()
+        finally:
+            with self.lock:
+                self.busy -= 1
+                self.served += 1
+            self.slots.release()
+
+    def open_stream(self) -> bool:
+        """Count a new stream; False when max_streams are open already."""
+        with self.lock:
+            if self.streams >= self.limits.max_streams:
+                return False
+            self.streams += 1
+            return True
+
+    def close_stream(self) -> None:
+        with self.lock:
+            self.streams -= 1
+
+
 def create_app(recognizer: Recognizer, limits: ServerLimits = ServerLimits()):
     """The FastAPI app serving `recognizer` (already loaded) under `limits`."""
-    executor = ThreadPoolExecutor(max_workers=limits.max_concurrency + limits.max_streams,
-                                  thread_name_prefix="sier-infer")
-    slots = threading.BoundedSemaphore(limits.max_concurrency)
-    state = {"busy": 0, "streams": 0, "served": 0}
-    lock = threading.Lock()
+    service = _Service(recognizer, limits)
 
     @asynccontextmanager
     async def lifespan(_app):
         yield
-        executor.shutdown(wait=False, cancel_futures=True)
+        service.executor.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="sier", version=__version__, lifespan=lifespan,
                   description="Speech emotion recognition. Classes: " + ", ".join(recognizer.classes))
@@ -145,126 +181,134 @@ def create_app(recognizer: Recognizer, limits: ServerLimits = ServerLimits()):
 
     @app.get("/health", summary="liveness, model and limits")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "model": recognizer.describe(), "limits": asdict(limits),
-                "busy": state["busy"], "streams": state["streams"], "served": state["served"]}
-
-    def work(data: bytes, name: str) -> dict[str, Any]:
-        with lock:
-            state["busy"] += 1
-        try:
-            audio = decode_upload(data, name, limits.max_duration_s)
-            return recognizer.predict(audio, source=name).to_dict()
-        finally:
-            with lock:
-                state["busy"] -= 1
-                state["served"] += 1
-            slots.release()
+        return {"status": "ok", "model": recognizer.describe(), "limits": asdict(limits), **service.counters()}
 
     @app.post("/predict", summary="classify an uploaded audio file (WAV, FLAC, OGG)")
     async def predict(file: UploadFile = File(..., description="audio file, any rate and channel count")):
-        data = await file.read(limits.max_upload_bytes + 1)
-        name = file.filename or "upload"
-        if len(data) > limits.max_upload_bytes:
-            raise HTTPException(413, f"{name}: upload larger than {limits.max_upload_mb:g} MB.")
-        if not slots.acquire(blocking=False):
-            raise HTTPException(503, f"server busy: {limits.max_concurrency} predictions running; retry shortly.",
-                                headers={"Retry-After": "1"})
-        future = asyncio.get_running_loop().run_in_executor(executor, work, data, name)
-        try:  # shield: on timeout the worker finishes in the background and frees its slot
-            result = await asyncio.wait_for(asyncio.shield(future), limits.timeout_s)
-        except asyncio.TimeoutError:
-            raise HTTPException(504, f"{name}: prediction took longer than {limits.timeout_s:g} s.") from None
-        except _TooLong as exc:
-            raise HTTPException(422, str(exc)) from None
-        except AudioError as exc:
-            raise HTTPException(400 if "cannot decode" in str(exc) or "empty upload" in str(exc) else 422,
-                                str(exc)) from None
-        except InferenceError as exc:
-            raise HTTPException(422, str(exc)) from None
-        return {"file": name, **result}
+        return await _predict_upload(service, file)
 
     @app.websocket("/stream")
     async def stream(websocket: WebSocket, window_s: float = Query(3.0), hop_s: float = Query(1.0),
                      smoothing: str = Query("ema"), drop_late: bool = Query(False)):
         await websocket.accept()
-
-        async def fail(message: str, code: int) -> None:
-            await websocket.send_text(json.dumps({"type": "error", "message": message}))
-            await websocket.close(code=code)
-
         if smoothing not in SMOOTHINGS:
-            return await fail(f"unknown smoothing {smoothing!r}; choose one of {', '.join(SMOOTHINGS)}.", 1008)
+            return await _fail(websocket, f"unknown smoothing {smoothing!r}; choose one of {', '.join(SMOOTHINGS)}.",
+                               1008)
         try:
             cfg = StreamConfig(window_s=window_s, hop_s=hop_s, smoothing=smoothing, drop_late=drop_late)
         except InferenceError as exc:
-            return await fail(str(exc), 1008)
-        with lock:
-            if state["streams"] >= limits.max_streams:
-                full = True
-            else:
-                full, state["streams"] = False, state["streams"] + 1
-        if full:
-            return await fail(f"too many streams ({limits.max_streams}); retry later.", 1013)
-        loop = asyncio.get_running_loop()
-        streamer = StreamingRecognizer(recognizer, cfg)
-        inbox: asyncio.Queue = asyncio.Queue(maxsize=STREAM_INBOX)  # full: TCP back-pressure on the client
-
-        async def read() -> None:  # messages with their arrival time, so a slow step cannot hide a backlog
-            try:
-                while True:
-                    message = await websocket.receive()
-                    await inbox.put((message, time.perf_counter()))
-                    if message["type"] == "websocket.disconnect":
-                        return
-            except Exception:  # the socket went away
-                await inbox.put(({"type": "websocket.disconnect"}, time.perf_counter()))
-
-        reader = asyncio.create_task(read())
-        sent, held = 0, None
+            return await _fail(websocket, str(exc), 1008)
+        if not service.open_stream():
+            return await _fail(websocket, f"too many streams ({limits.max_streams}); retry later.", 1013)
         try:
-            while True:
-                message, arrived = held or await inbox.get()
-                held = None
-                if message["type"] == "websocket.disconnect":
-                    return
-                if message.get("bytes") is not None:
-                    data = [message["bytes"]]
-                    while cfg.drop_late and not inbox.empty():  # take every chunk already here (module doc)
-                        nxt = inbox.get_nowait()
-                        if nxt[0].get("bytes") is None:
-                            held = nxt
-                            break
-                        data.append(nxt[0]["bytes"])
-                        arrived = nxt[1]
-                    data = b"".join(data)
-                    if len(data) % 2:
-                        return await fail("PCM chunks must hold 16-bit samples (an even number of bytes).", 1007)
-                    if streamer.total + len(data) // 2 > limits.max_stream_s * SAMPLE_RATE:
-                        return await fail(f"stream longer than {limits.max_stream_s:g} s.", 1008)
-                    chunk = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
-                    steps = await loop.run_in_executor(executor, streamer.push, chunk,
-                                                       arrived if cfg.drop_late else None)
-                elif (message.get("text") or "").strip().lower() in ("end", '{"type": "end"}', '{"type":"end"}'):
-                    steps = await loop.run_in_executor(executor, streamer.flush)
-                    for step in steps:
-                        await websocket.send_text(json.dumps({"type": "step", **step.to_dict()}))
-                    await websocket.send_text(json.dumps({"type": "end", "steps": sent + len(steps)}))
-                    return await websocket.close(code=1000)
-                else:
-                    return await fail('send binary PCM chunks, then the text "end".', 1003)
-                for step in steps:
-                    await websocket.send_text(json.dumps({"type": "step", **step.to_dict()}))
-                sent += len(steps)
-        except WebSocketDisconnect:
-            return
-        except (AudioError, InferenceError) as exc:
-            return await fail(str(exc), 1007)
+            await _run_stream(websocket, service, cfg)
         finally:
-            reader.cancel()
-            with lock:
-                state["streams"] -= 1
+            service.close_stream()
 
     return app
+
+
+async def _predict_upload(service: _Service, file: UploadFile) -> dict[str, Any]:
+    """POST /predict: the limits' 4xx answers around one prediction in a worker thread."""
+    limits = service.limits
+    data = await file.read(limits.max_upload_bytes + 1)
+    name = file.filename or "upload"
+    if len(data) > limits.max_upload_bytes:
+        raise HTTPException(413, f"{name}: upload larger than {limits.max_upload_mb:g} MB.")
+    if not service.slots.acquire(blocking=False):
+        raise HTTPException(503, f"server busy: {limits.max_concurrency} predictions running; retry shortly.",
+                            headers={"Retry-After": "1"})
+    future = asyncio.get_running_loop().run_in_executor(service.executor, service.predict, data, name)
+    try:  # shield: on timeout the worker finishes in the background and frees its slot
+        result = await asyncio.wait_for(asyncio.shield(future), limits.timeout_s)
+    except asyncio.TimeoutError:
+        raise HTTPException(504, f"{name}: prediction took longer than {limits.timeout_s:g} s.") from None
+    except _TooLong as exc:
+        raise HTTPException(422, str(exc)) from None
+    except AudioError as exc:
+        raise HTTPException(400 if "cannot decode" in str(exc) or "empty upload" in str(exc) else 422,
+                            str(exc)) from None
+    except InferenceError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return {"file": name, **result}
+
+
+async def _fail(websocket: WebSocket, message: str, code: int) -> None:
+    await websocket.send_text(json.dumps({"type": "error", "message": message}))
+    await websocket.close(code=code)
+
+
+async def _send_steps(websocket: WebSocket, steps: list) -> None:
+    for step in steps:
+        await websocket.send_text(json.dumps({"type": "step", **step.to_dict()}))
+
+
+async def _read_into(websocket: WebSocket, inbox: asyncio.Queue) -> None:
+    """Queue the socket's messages with their arrival time, so a slow step cannot hide a backlog."""
+    try:
+        while True:
+            message = await websocket.receive()
+            await inbox.put((message, time.perf_counter()))
+            if message["type"] == "websocket.disconnect":
+                return
+    except Exception:  # the socket went away
+        await inbox.put(({"type": "websocket.disconnect"}, time.perf_counter()))
+
+
+def _take_waiting(inbox: asyncio.Queue, data: list[bytes], arrived: float) -> tuple[float, Any]:
+    """drop_late: append every binary chunk already queued to `data` (module doc). Returns the
+    arrival time of the last one taken and the first non-binary message met (held for the
+    next turn), or None."""
+    while not inbox.empty():
+        message, when = inbox.get_nowait()
+        if message.get("bytes") is None:
+            return arrived, (message, when)
+        data.append(message["bytes"])
+        arrived = when
+    return arrived, None
+
+
+async def _run_stream(websocket: WebSocket, service: _Service, cfg: StreamConfig) -> None:
+    """One accepted WebSocket stream, until "end", a disconnect or an error (protocol: module doc)."""
+    limits, loop = service.limits, asyncio.get_running_loop()
+    streamer = StreamingRecognizer(service.recognizer, cfg)
+    inbox: asyncio.Queue = asyncio.Queue(maxsize=STREAM_INBOX)  # full: TCP back-pressure on the client
+    reader = asyncio.create_task(_read_into(websocket, inbox))
+    sent, held = 0, None
+    try:
+        while True:
+            message, arrived = held or await inbox.get()
+            held = None
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("bytes") is not None:
+                chunks = [message["bytes"]]
+                if cfg.drop_late:
+                    arrived, held = _take_waiting(inbox, chunks, arrived)
+                data = b"".join(chunks)
+                if len(data) % 2:
+                    return await _fail(websocket, "PCM chunks must hold 16-bit samples (an even number of bytes).",
+                                       1007)
+                if streamer.total + len(data) // 2 > limits.max_stream_s * SAMPLE_RATE:
+                    return await _fail(websocket, f"stream longer than {limits.max_stream_s:g} s.", 1008)
+                chunk = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+                steps = await loop.run_in_executor(service.executor, streamer.push, chunk,
+                                                   arrived if cfg.drop_late else None)
+            elif (message.get("text") or "").strip().lower() in ("end", '{"type": "end"}', '{"type":"end"}'):
+                steps = await loop.run_in_executor(service.executor, streamer.flush)
+                await _send_steps(websocket, steps)
+                await websocket.send_text(json.dumps({"type": "end", "steps": sent + len(steps)}))
+                return await websocket.close(code=1000)
+            else:
+                return await _fail(websocket, 'send binary PCM chunks, then the text "end".', 1003)
+            await _send_steps(websocket, steps)
+            sent += len(steps)
+    except WebSocketDisconnect:
+        return
+    except (AudioError, InferenceError) as exc:
+        return await _fail(websocket, str(exc), 1007)
+    finally:
+        reader.cancel()
 
 
 def serve(recognizer: Recognizer, limits: ServerLimits = ServerLimits(), host: str = DEFAULT_HOST,
