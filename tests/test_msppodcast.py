@@ -8,6 +8,7 @@ import contextlib
 import csv
 import json
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,21 @@ def test_reader_gives_the_exact_manifest_and_says_what_it_left_out(msp):
     four = read_msppodcast(root)
     assert {u.label for u in four.utterances} == {"neu", "hap", "ang", "sad"} and len(four.utterances) == 80
     assert four.dropped_labels == {"O": 10, "X": 10, "(none)": 1, "U": 20, "F": 20, "D": 20, "C": 20}
+
+
+def test_all_rated_keeps_the_segments_of_no_class_for_the_dimensions(msp):
+    from sier.corpora.registry import read_corpus
+
+    root, durations = msp
+    eight = read_corpus("msppodcast", root, "msppodcast-8").utterances
+    every = read_corpus("msppodcast", root, all_rated=True)  # under msppodcast-4
+    labels = Counter(u.label for u in every.utterances)
+    speakers = len({u.speaker for u in eight})
+    assert labels["oth"] == labels["xxx"] == speakers  # O and X, one each per speaker of known gender
+    assert labels["sur"] == labels["con"] == 2 * speakers  # the 8-class codes, as sier names them
+    assert len(every.utterances) == len(eight) + 2 * speakers
+    assert "" not in labels  # the Test3 row has no label: left out, though the fixture rates it
+    assert any("left out 1 unrated or unlabelled" in note for note in every.notes)
 
 
 @pytest.mark.parametrize("label_file", ["labels_concensus.csv", "labels_consensus.json"])

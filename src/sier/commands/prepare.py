@@ -17,6 +17,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subset", default="all", metavar="NAME[,NAME]",
                    help="keep some recordings only: iemocap improvised or scripted; mspimprov read, improvised, "
                         "natural (default: all)")
+    p.add_argument("--all_rated", action="store_true",
+                   help="also keep the utterances rated for arousal, valence or dominance whose label is not a class "
+                        "of the map (IEMOCAP: all 10039), with the corpus's own label: for `sier train --all_rated`, "
+                        "which learns the dimensions on them and leaves them out of the class metrics")
     p.add_argument("--out", default="data/manifest.csv", help="manifest to write (CSV)")
 
 
@@ -27,11 +31,13 @@ def run(args: argparse.Namespace) -> int:
     from sier.errors import CorpusError
 
     label_map = args.label_map or default_label_map(args.corpus)
-    result = read_corpus(args.corpus, args.root, label_map, args.subset)
+    result = read_corpus(args.corpus, args.root, label_map, args.subset, all_rated=args.all_rated)
     if not result.utterances:
         raise CorpusError(f"{args.root}: no labelled utterance with a wav was found under {label_map}.")
     write_manifest(args.out, result.utterances)
-    print(count_table(result.utterances, get_label_map(label_map).classes))
+    classes = get_label_map(label_map).classes
+    others = sorted({u.label for u in result.utterances} - set(classes))  # with --all_rated
+    print(count_table(result.utterances, [*classes, *others]))
     hours = sum(u.duration_s for u in result.utterances) / 3600
     print(f"\n{len(result.utterances)} utterances, {hours:.2f} h -> {args.out}")
     for note in result.notes:

@@ -99,6 +99,10 @@ def _model_arguments(g) -> None:
     g.add_argument("--dimension_weight", type=float, default=SUPPRESS,
                    help="> 0: also predict arousal, valence and dominance (IEMOCAP, MSP-IMPROV, MSP-Podcast rate them) "
                         "with loss weight x (1 - CCC); the report adds their CCC (default: 0, off)")
+    g.add_argument("--all_rated", action="store_true", default=SUPPRESS,
+                   help="with --dimension_weight: also train and test the dimensions on the rated utterances whose "
+                        "label is not a class (IEMOCAP: all 10039; a manifest from `sier prepare --all_rated`); the "
+                        "class loss and every class metric leave them out")
 
 
 def _distill_arguments(g) -> None:

@@ -37,9 +37,14 @@ def normalized(utt: Utterance) -> tuple[float, float, float]:
     return tuple(math.nan if v is None else (v - low) / (high - low) for v in utt.dimensions)  # type: ignore[return-value]
 
 
+def has_rating(utt: Utterance) -> bool:
+    """True when `utt` carries at least one dimension, of a corpus whose scale sier knows."""
+    return utt.corpus in SCALES and any(v is not None for v in utt.dimensions)
+
+
 def rated(utterances: Iterable[Utterance]) -> int:
     """How many of `utterances` carry at least one dimension of a corpus with a scale."""
-    return sum(1 for u in utterances if u.corpus in SCALES and any(v is not None for v in u.dimensions))
+    return sum(1 for u in utterances if has_rating(u))
 
 
 def dimension_cells(dims: Sequence[float], rated: Sequence[float]) -> list[str]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Callable
+from functools import partial
+from typing import Callable, Sequence
 
 from sier.corpora.cafe import read_cafe
 from sier.corpora.cremad import read_cremad
@@ -12,12 +13,12 @@ from sier.corpora.emovo import read_emovo
 from sier.corpora.esd import language as esd_language
 from sier.corpora.esd import read_esd
 from sier.corpora.iemocap import read_iemocap
-from sier.corpora.labels import DEFAULT_LABEL_MAPS, get_label_map
+from sier.corpora.labels import DEFAULT_LABEL_MAPS, get_label_map, keeping_unmapped
 from sier.corpora.mspimprov import read_mspimprov
 from sier.corpora.msppodcast import PARTITION_NAMES as MSPPODCAST_PARTITIONS
 from sier.corpora.msppodcast import read_msppodcast
 from sier.corpora.ravdess import read_ravdess
-from sier.corpora.records import PrepareResult
+from sier.corpora.records import PrepareResult, Utterance
 from sier.corpora.shemo import read_shemo
 from sier.corpora.subesco import read_subesco
 from sier.corpora.subsets import ALL, subset_filter, subset_names
@@ -81,12 +82,45 @@ def default_label_map(corpus: str) -> str:
     return DEFAULT_LABEL_MAPS[corpus]
 
 
-def read_corpus(corpus: str, root: str | os.PathLike, label_map: str | None = None, subset: str = ALL) -> PrepareResult:
+def read_corpus(corpus: str, root: str | os.PathLike, label_map: str | None = None, subset: str = ALL,
+                all_rated: bool = False) -> PrepareResult:
     """Read the `corpus` tree at `root` under `label_map` (default: the corpus's own 4 classes),
-    keeping `subset` only (sier.corpora.subsets; "all" by default)."""
+    keeping `subset` only (sier.corpora.subsets; "all" by default).
+
+    all_rated: also keep the utterances whose label the map has no class for, where they are
+    rated for arousal, valence or dominance, with the corpus's own label (for the dimensions;
+    class metrics skip them). The release counts are not checked then."""
     reader = _reader(corpus)
-    name = label_map or DEFAULT_LABEL_MAPS[corpus]
-    if not subset_names(subset):
-        return reader(root, get_label_map(name, corpus))
-    subset_filter(corpus, subset)  # a clear error before the tree is read
-    return reader(root, get_label_map(name, corpus), subset=subset)
+    lmap = get_label_map(label_map or DEFAULT_LABEL_MAPS[corpus], corpus)
+    if subset_names(subset):
+        subset_filter(corpus, subset)  # a clear error before the tree is read
+        reader = partial(reader, subset=subset)
+    if not all_rated:
+        return reader(root, lmap)
+    return keep_rated_outside(reader(root, keeping_unmapped(lmap)), lmap.classes)
+
+
+def keep_rated_outside(result: PrepareResult, classes: Sequence[str]) -> PrepareResult:
+    """Drop the utterances of `result` whose label is not one of `classes` and that have no
+    rating (or no label at all); say how many were kept and dropped, by label, in its notes."""
+    from collections import Counter
+
+    from sier.corpora.dimensions import has_rating
+
+    def wanted(u: Utterance) -> bool:  # an empty label (MSP-Podcast's Test3) names nothing: left out
+        return u.label in classes or bool(u.label) and has_rating(u)
+
+    outside = [u for u in result.utterances if u.label not in classes]
+    kept = Counter(u.label for u in outside if wanted(u))
+    dropped = Counter(u.label for u in outside if not wanted(u))
+    result.utterances = [u for u in result.utterances if wanted(u)]
+
+    def listed(counts: Counter) -> str:
+        return ", ".join(f"{label or '(none)'} {n}" for label, n in counts.most_common())
+
+    result.notes.append(f"kept {sum(kept.values())} rated utterances whose label is not a class, for the dimensions "
+                        f"only: {listed(kept) or 'none'}")
+    if dropped:
+        result.notes.append(f"left out {sum(dropped.values())} unrated or unlabelled utterances of no class: "
+                            f"{listed(dropped)}")
+    return result

@@ -156,6 +156,24 @@ def _delta(a: float, b: float) -> float:
     return float(b - a)
 
 
+def _dimension_quantities(original: dict[str, Any], enhanced: dict[str, Any]) -> list[tuple]:
+    """Comparison rows of the dimensions: pooled CCC and its spread over speakers; none when the
+    models scored other utterances (one trained with all_rated, the other not): their CCCs
+    would not compare."""
+    counts = [tuple(d["pooled"][name]["n"] for name in DIMENSIONS) for d in (original, enhanced)]
+    if counts[0] != counts[1]:
+        log.warning("the models' dimensions were scored on different utterances (rated counts %s original, %s "
+                    "enhanced; one trained with --all_rated?): their CCCs are not compared", counts[0], counts[1])
+        return []
+    rows = []
+    for name in DIMENSIONS:
+        rows.append((f"CCC x 100 {name} (pooled)", original["pooled"][name]["ccc"], enhanced["pooled"][name]["ccc"],
+                     "higher"))
+        rows.append((f"per-speaker CCC x 100 {name} std", original["speaker_spread"][name]["std"],
+                     enhanced["speaker_spread"][name]["std"], "lower"))
+    return rows
+
+
 def compare(original: dict[str, Any], enhanced: dict[str, Any], pred_original: Predictions,
             pred_enhanced: Predictions, n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> dict[str, Any]:
     """Deltas (enhanced - original) of the headline numbers of two `analyse` results, and the paired tests.
@@ -183,11 +201,7 @@ def compare(original: dict[str, Any], enhanced: dict[str, Any], pred_original: P
     quantities.append(("speaker probe accuracy - chance", original["probe"]["above_chance"]["mean"],
                        enhanced["probe"]["above_chance"]["mean"], "lower"))
     if "dimensions" in original and "dimensions" in enhanced:  # both trained with the dimension head
-        for name in DIMENSIONS:
-            quantities.append((f"CCC x 100 {name} (pooled)", original["dimensions"]["pooled"][name]["ccc"],
-                               enhanced["dimensions"]["pooled"][name]["ccc"], "higher"))
-            quantities.append((f"per-speaker CCC x 100 {name} std", original["dimensions"]["speaker_spread"][name]["std"],
-                               enhanced["dimensions"]["speaker_spread"][name]["std"], "lower"))
+        quantities += _dimension_quantities(original["dimensions"], enhanced["dimensions"])
     rows = []
     for name, va, vb, direction in quantities:
         d = _delta(va, vb)

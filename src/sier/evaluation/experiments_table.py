@@ -89,7 +89,7 @@ def experiment_table(paths: Sequence[str | os.PathLike]) -> dict[str, Any]:
             notes.append(f"the seeds of {members[0].directory.name} tested different folds; compare their rows "
                          "with care")
         runs = [str(m.directory) for m in members]
-        scores = summarize_repetitions([m.predictions for m in members], runs)
+        scores = summarize_repetitions([m.predictions.labelled() for m in members], runs)
         mean, std = dict(scores["mean"]), dict(scores["std"])
         for name, values in _dimension_ccc(members).items():
             mean[name] = float(np.mean(values))

@@ -10,7 +10,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from sier.corpora.records import Utterance, read_manifest
 from sier.errors import EvaluationError
@@ -89,8 +89,17 @@ def resolve_checkpoints(spec: str | os.PathLike) -> list[Path]:
     raise EvaluationError(f"{text}: no such checkpoint file or experiment directory.")
 
 
-def check_checkpoint(path: Path, meta: dict[str, Any], exp: Experiment) -> Fold:
-    """The fold the checkpoint belongs to, after checking that it fits the experiment's data."""
+def unscorable_labels(utterances: Iterable[Utterance], classes: Sequence[str], dimensional: bool) -> list[str]:
+    """The labels of `utterances` that are not `classes`, except those of rated utterances when
+    the model predicts the dimensions (all_rated: they are scored on the dimensions only)."""
+    from sier.corpora.dimensions import has_rating
+
+    return sorted({u.label for u in utterances if u.label not in classes and not (dimensional and has_rating(u))})
+
+
+def check_checkpoint(path: Path, meta: dict[str, Any], exp: Experiment, dimensional: bool = False) -> Fold:
+    """The fold the checkpoint belongs to, after checking that it fits the experiment's data
+    (`dimensional`: the model predicts the dimensions)."""
     from sier.corpora.labels import get_label_map
 
     fold_index = meta.get("fold")
@@ -112,7 +121,7 @@ def check_checkpoint(path: Path, meta: dict[str, Any], exp: Experiment) -> Fold:
         )
     if label_map and classes and tuple(classes) != tuple(get_label_map(label_map).classes):
         raise EvaluationError(f"{path}: its classes {classes} differ from those of label map {label_map!r}.")
-    unknown = sorted({exp.utterances[i].label for i in fold.test if i in exp.utterances} - set(classes))
+    unknown = unscorable_labels((exp.utterances[i] for i in fold.test if i in exp.utterances), classes, dimensional)
     if unknown:
         raise EvaluationError(f"{path}: test labels {unknown} are not among the checkpoint's classes {classes}.")
     upstream = (meta.get("feature_config") or {}).get("upstream")
@@ -131,11 +140,13 @@ def check_checkpoint(path: Path, meta: dict[str, Any], exp: Experiment) -> Fold:
     return fold
 
 
-def check_target(path: Path, meta: dict[str, Any], target: Sequence[Utterance], source: str) -> None:
-    """A cross-corpus test set fits the checkpoint: its labels are classes of the model and
-    none of its speakers trained the model."""
+def check_target(path: Path, meta: dict[str, Any], target: Sequence[Utterance], source: str,
+                 dimensional: bool = False) -> None:
+    """A cross-corpus test set fits the checkpoint: its labels are classes of the model (or, for
+    a model that predicts the dimensions, its utterances of no class are rated) and none of its
+    speakers trained the model."""
     classes = list(meta.get("classes") or [])
-    unknown = sorted({u.label for u in target} - set(classes))
+    unknown = unscorable_labels(target, classes, dimensional)
     if unknown:
         raise EvaluationError(
             f"{source}: labels {unknown} are not among the classes {classes} of {path}; prepare the corpus "

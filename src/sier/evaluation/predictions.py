@@ -68,6 +68,16 @@ class Predictions:
             None if self.dims is None else self.dims[mask], None if self.rated is None else self.rated[mask],
         )
 
+    def labelled_mask(self) -> np.ndarray:
+        """[N] bool: the label is one of the classes. A run with `all_rated` also tests
+        utterances of no class, which only the dimensions score."""
+        return np.isin(self.label.astype(str), np.asarray(self.classes, dtype=str))
+
+    def labelled(self) -> "Predictions":
+        """The rows that class metrics score (see `labelled_mask`); this table if that is all."""
+        mask = self.labelled_mask()
+        return self if mask.all() else self.subset(mask)
+
     def folds(self) -> list[int]:
         return sorted({int(f) for f in self.fold})
 

@@ -66,7 +66,11 @@ class ModelRun:
     # fields above describe the first. Empty for a single run.
     repeats: list[tuple[str, Predictions]] = field(default_factory=list)
     # condition name ("noise:10") -> predictions of the same test utterances with their audio altered
+    # (with the rows of no class, as `rated`)
     conditions: dict[str, Predictions] = field(default_factory=dict)
+    # every test row with the rows of no class, which only the dimensions score (all_rated);
+    # None when there are none: then `predictions` holds every row
+    rated: Predictions | None = None
 
 
 @dataclass(frozen=True)
@@ -107,11 +111,11 @@ def analyse(run: ModelRun, probe_splits: int = 5, seed: int = 0, n_boot: int = D
     if len(table):
         top = int(counts.argmax())
         result["dominant_prediction"] = {"class": str(classes[top]), "share": float(counts[top] / len(table))}
-    dims = dimension_scores(table)
+    dims = dimension_scores(run.rated if run.rated is not None else table)
     if dims is not None:
         result["dimensions"] = dims
     if run.conditions:
-        result["conditions"] = {"clean": _condition_row(table),
+        result["conditions"] = {"clean": _condition_row(run.rated if run.rated is not None else table),
                                 **{c: _condition_row(t) for c, t in run.conditions.items()}}
     if len(run.repeats) > 1:
         result["repetitions"] = summarize_repetitions([t for _, t in run.repeats], [s for s, _ in run.repeats])
@@ -121,7 +125,7 @@ def analyse(run: ModelRun, probe_splits: int = 5, seed: int = 0, n_boot: int = D
 def _condition_row(table: Predictions) -> dict[str, Any]:
     """The robustness figures of one condition: repetition_row's, and the pooled CCC of each
     dimension ("ccc_arousal", ...) for a model that predicts them."""
-    row = repetition_row(table)
+    row = repetition_row(table.labelled())
     row.update({f"ccc_{d}": v for d, v in (pooled_ccc(table) or {}).items()})
     return row
 

@@ -93,9 +93,10 @@ def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | 
 
     model, ckpt = load_ser_model(path)  # CheckpointError names the file when it is not ours
     exp = _experiment_of(path, experiments)
-    fold = check_checkpoint(path, ckpt.meta, exp)
+    dimensional = ckpt.model_config.num_dimensions > 0
+    fold = check_checkpoint(path, ckpt.meta, exp, dimensional)
     if target is not None:
-        check_target(path, ckpt.meta, target, target_source)
+        check_target(path, ckpt.meta, target, target_source, dimensional)
     classes = list(ckpt.meta["classes"])
     utterances = list(target) if target is not None else [exp.utterances[i] for i in fold.test]
     cache = cache_dir or ckpt.meta.get("cache_dir") or exp.config.get("cache_dir") or "cache"
@@ -261,9 +262,15 @@ def _evaluate_spec(name: str, spec: str | os.PathLike, cache_dir: str | None, ba
             info["test data"] = (f"cross-corpus: all {len(target)} utterances of {len({u.speaker for u in target})} "
                                  f"speakers of {test_manifest} ({corpora})")
     attention = [ex for ex in attention if ex.fold == min(checkpoints)]  # heat maps of one fold
-    return ModelRun(name, concat(tables), np.concatenate(embeddings), attention, curves, checkpoints,
+    table, embedded = concat(tables), np.concatenate(embeddings)
+    labelled = table.labelled_mask()
+    if not labelled.all():  # all_rated: rows of no class count for the dimensions only
+        tested = info.get("test data", "each fold's test speakers")
+        info["test data"] = f"{tested}; {int((~labelled).sum())} rated utterances of no class scored for the dimensions only"
+    return ModelRun(name, table.subset(labelled), embedded[labelled], attention, curves, checkpoints,
                     str(next(iter(experiments))) if len(experiments) == 1 else ", ".join(map(str, experiments)),
-                    info, probe_sets, conditions={c: concat(ts) for c, ts in condition_tables.items()})
+                    info, probe_sets, conditions={c: concat(ts) for c, ts in condition_tables.items()},
+                    rated=None if labelled.all() else table)
 
 
 def evaluate(

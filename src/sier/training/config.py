@@ -61,6 +61,7 @@ class TrainConfig:
     adversarial_gamma: float = 10.0  # alpha(p) = 2 / (1 + exp(-gamma p)) - 1 over training progress p
     speaker_hidden: int = 128  # hidden size of the speaker classifier
     dimension_weight: float = 0.0  # >0: also regress arousal, valence, dominance; loss + weight x (1 - mean CCC)
+    all_rated: bool = False  # with dimension_weight: rated utterances of no class train/test the dimensions only
     # --- distillation (see sier.training.distill)
     teacher: str | None = None  # experiment directory of a trained teacher on the same folds; None = no distillation
     distill_weight: float = 0.5  # with a teacher: loss = (1 - w) CE + w T^2 KL(teacher || student)
@@ -136,6 +137,11 @@ class TrainConfig:
             problems.append(f"dimension_weight must be >= 0, got {self.dimension_weight}")
         if self.monitor == "val_ccc" and not self.dimension_weight:
             problems.append("monitor val_ccc needs dimension_weight > 0 (the dimensions are not learned otherwise)")
+        if self.all_rated and not self.dimension_weight:
+            problems.append("all_rated needs dimension_weight > 0 (its extra utterances only train the dimensions)")
+        if self.all_rated and self.balance == "sampler":
+            problems.append("all_rated cannot use balance 'sampler' (utterances of no class have no class to balance); "
+                            "use 'weights'")
         if not 0.0 <= self.wave_augment_prob <= 1.0:
             problems.append(f"wave_augment_prob must be in [0, 1], got {self.wave_augment_prob}")
         try:

@@ -323,6 +323,10 @@ def _loaders(exp: Experiment, fold: Fold, store: Any, fcfg: Any, variants: Seque
                                **(training if name == "train" else {}))
         for name, ids in (("train", fold.train), ("val", fold.val), ("test", fold.test))
     }
+    outside = sorted({u.label for part in parts.values() for u in part.utterances} - set(exp.classes))
+    if outside and not config.all_rated:  # the data was read under the map; only all_rated keeps others
+        raise TrainingError(f"{exp.directory / 'manifest.csv'}: labels {outside} are not classes {list(exp.classes)}; "
+                            "only --all_rated (with --dimension_weight) trains on utterances of no class.")
     train = parts["train"]
     shuffle = torch.Generator().manual_seed(config.seed + fold.index)
     sampler = balanced_sampler(train.labels, len(exp.classes), config.seed + fold.index) \

@@ -3,7 +3,8 @@
 A batch is a dict:
 - `features`: float32 [B, T, D] (or [B, L, T, D] for a layer-weighted upstream), zero-padded,
 - `lengths`: int64 [B], valid frames per utterance,
-- `labels`: int64 [B], emotion class index (order of the label map's classes),
+- `labels`: int64 [B], emotion class index (order of the label map's classes); NO_CLASS (-1)
+  for an utterance whose label is not a class (kept for its dimensions, `all_rated`),
 - `speakers`: int64 [B], index among the fold's training speakers, -1 for others,
 - `dimensions`: float32 [B, 3], arousal, valence, dominance on 0..1, NaN where unknown,
 - `index`: int64 [B], position of the utterance in the dataset,
@@ -22,6 +23,8 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from sier.corpora.dimensions import normalized
 from sier.corpora.records import Utterance
 from sier.errors import TrainingError
+
+NO_CLASS = -1  # the label index of an utterance of no class: the class loss and metrics skip it
 
 
 class FeatureSource(Protocol):
@@ -74,7 +77,9 @@ def _random_width(max_width: int, cap: int) -> int:
 
 
 class UtteranceDataset(Dataset):
-    """Utterances of one part of a fold, with labels and speaker indices, features from a store."""
+    """Utterances of one part of a fold, with labels and speaker indices, features from a store.
+    A label that is not one of `classes` gets NO_CLASS (the reading of the data decides
+    whether such utterances belong: `all_rated`)."""
 
     def __init__(
         self,
@@ -97,10 +102,7 @@ class UtteranceDataset(Dataset):
         self.classes = tuple(classes)
         class_index = {c: i for i, c in enumerate(self.classes)}
         speaker_index = {s: i for i, s in enumerate(speakers)}
-        unknown = sorted({u.label for u in self.utterances} - set(class_index))
-        if unknown:
-            raise TrainingError(f"labels {unknown} are not classes of the label map {list(self.classes)}")
-        self.labels = torch.tensor([class_index[u.label] for u in self.utterances], dtype=torch.long)
+        self.labels = torch.tensor([class_index.get(u.label, NO_CLASS) for u in self.utterances], dtype=torch.long)
         self.speakers = torch.tensor([speaker_index.get(u.speaker, -1) for u in self.utterances], dtype=torch.long)
         self.dimensions = torch.tensor([normalized(u) for u in self.utterances], dtype=torch.float32).reshape(-1, 3)
         self.augment = augment
@@ -129,6 +131,7 @@ class UtteranceDataset(Dataset):
         return item
 
     def class_counts(self) -> list[int]:
+        """Utterances per class, in class order (those of no class are not counted)."""
         counts = Counter(self.labels.tolist())
         return [counts.get(c, 0) for c in range(len(self.classes))]
 

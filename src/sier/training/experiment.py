@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sier import __version__
-from sier.corpora.records import Utterance, read_manifest, read_manifests, write_manifest
+from sier.corpora.records import PrepareResult, Utterance, read_manifest, read_manifests, write_manifest
 from sier.errors import TrainingError
 from sier.fileio import read_json, write_json
 from sier.splits import load_folds, make_folds, save_folds
@@ -42,17 +42,7 @@ def read_utterances(config: TrainConfig) -> list[Utterance]:
 
 def _read_utterances(config: TrainConfig) -> list[Utterance]:
     if config.manifest:
-        from sier.corpora.labels import get_label_map
-        from sier.corpora.subsets import select_subset
-
-        utterances = select_subset(read_manifests(config.manifest), config.subset)
-        classes = get_label_map(config.label_map).classes
-        unknown = sorted({u.label for u in utterances} - set(classes))
-        if unknown:  # before features are extracted, not when the first fold starts
-            raise TrainingError(
-                f"{', '.join(config.manifest)}: labels {unknown} are not classes of the label map {config.label_map} "
-                f"{list(classes)}; pass the --label_map the manifest was prepared with.")
-        return utterances
+        return _manifest_utterances(config)
     if not config.corpus_root:
         raise TrainingError(
             "no data given: pass --corpus_root PATH (IEMOCAP_full_release or its parent; with --corpus "
@@ -60,7 +50,7 @@ def _read_utterances(config: TrainConfig) -> list[Utterance]:
         )
     from sier.corpora.registry import read_corpus
 
-    result = read_corpus(config.corpus, config.corpus_root, config.label_map, config.subset)
+    result = read_corpus(config.corpus, config.corpus_root, config.label_map, config.subset, config.all_rated)
     for warning in result.warnings:
         log.warning("%s", warning)
     for note in result.notes:
@@ -68,6 +58,27 @@ def _read_utterances(config: TrainConfig) -> list[Utterance]:
     if not result.utterances:
         raise TrainingError(f"{config.corpus_root}: no labelled utterance with a wav was found.")
     return result.utterances
+
+
+def _manifest_utterances(config: TrainConfig) -> list[Utterance]:
+    from sier.corpora.labels import get_label_map
+    from sier.corpora.registry import keep_rated_outside
+    from sier.corpora.subsets import select_subset
+
+    utterances = select_subset(read_manifests(config.manifest), config.subset)
+    classes = get_label_map(config.label_map).classes
+    if config.all_rated:  # rows of no class stay where rated (`sier prepare --all_rated` wrote them)
+        result = keep_rated_outside(PrepareResult(utterances), classes)
+        for note in result.notes:
+            log.info("%s", note)
+        return result.utterances
+    unknown = sorted({u.label for u in utterances} - set(classes))
+    if unknown:  # before features are extracted, not when the first fold starts
+        raise TrainingError(
+            f"{', '.join(config.manifest)}: labels {unknown} are not classes of the label map {config.label_map} "
+            f"{list(classes)}; pass the --label_map the manifest was prepared with (or, for a manifest written by "
+            "`sier prepare --all_rated`, --all_rated).")
+    return utterances
 
 
 def environment_info(config: TrainConfig, argv: Sequence[str] | None) -> dict[str, Any]:

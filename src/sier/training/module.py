@@ -31,6 +31,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from sier.corpora.dimensions import DIMENSIONS
 from sier.models.pipeline import SERModel
 from sier.training.config import TrainConfig
+from sier.training.data import NO_CLASS
 from sier.training.distill import distill_loss
 from sier.training.metrics import concordance
 from sier.training.schedules import WarmupCosineRestarts, adversary_alpha
@@ -105,8 +106,11 @@ class SERModule(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         alpha = self.alpha()
         out = self.model(batch["features"], batch["lengths"], alpha=alpha)
-        loss = F.cross_entropy(out["emotion_logits"], batch["labels"], weight=self.class_weight)
-        self.log("emotion_loss", loss, on_step=True, on_epoch=False, batch_size=len(batch["labels"]))
+        loss = self._class_loss(out["emotion_logits"], batch["labels"])
+        if loss is None:  # a batch of utterances of no class (all_rated): the other terms train it
+            loss = out["emotion_logits"].sum() * 0.0
+        else:
+            self.log("emotion_loss", loss, on_step=True, on_epoch=False, batch_size=len(batch["labels"]))
         if "teacher_logits" in batch:
             kd = distill_loss(out["emotion_logits"], batch["teacher_logits"], self.config.distill_temperature)
             loss = (1 - self.config.distill_weight) * loss + self.config.distill_weight * kd
@@ -126,14 +130,21 @@ class SERModule(L.LightningModule):
         self.log("alpha", alpha, on_step=True, on_epoch=False, batch_size=len(batch["labels"]))
         return loss
 
+    def _class_loss(self, logits: Tensor, labels: Tensor) -> Tensor | None:
+        """Class-weighted cross-entropy over the utterances of a class; None if the batch has none."""
+        known = labels != NO_CLASS
+        if not known.any():
+            return None
+        return F.cross_entropy(logits[known], labels[known], weight=self.class_weight)
+
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         out = self.model(batch["features"], batch["lengths"], alpha=0.0)
-        logits, labels = out["emotion_logits"], batch["labels"]
-        loss = F.cross_entropy(logits, labels, weight=self.class_weight)
-        self.val_loss.update(loss, weight=len(labels))
-        preds = logits.argmax(dim=-1)
-        for metric in (self.val_wa, self.val_ua, self.val_f1):
-            metric.update(preds, labels)
+        known = batch["labels"] != NO_CLASS
+        if known.any():
+            logits, labels = out["emotion_logits"][known], batch["labels"][known]
+            self.val_loss.update(F.cross_entropy(logits, labels, weight=self.class_weight), weight=len(labels))
+            for metric in (self.val_wa, self.val_ua, self.val_f1):
+                metric.update(logits.argmax(dim=-1), labels)
         if "dimensions" in out:
             self.val_dim_pred.update(out["dimensions"].float())
             self.val_dim_true.update(batch["dimensions"])

@@ -104,7 +104,8 @@ def summarize(exp: Experiment, fold_indices: Sequence[int]) -> dict[str, Any]:
         if not path.is_file():
             continue
         rows = read_predictions(path)
-        all_rows += rows
+        all_rows += rows  # the CCC of the dimensions counts every rated row
+        rows = [r for r in rows if r["label"] in index]  # class scores: not the rows of no class (all_rated)
         labels, preds = [index[r["label"]] for r in rows], [index[r["pred"]] for r in rows]
         all_labels += labels
         all_preds += preds
