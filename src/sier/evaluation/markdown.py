@@ -180,6 +180,9 @@ def render_markdown(results: dict[str, Any], figs: dict[str, list[Path]], out: P
         lines += ["## Original vs enhanced: deltas and paired tests", "", _tests_section(comparison), ""]
     if any("dimensions" in r for r in models.values()):
         lines += ["## Emotion dimensions (auxiliary task)", "", _dimensions_section(models), ""]
+    if any("layer_weights" in r for r in models.values()):
+        lines += ["## Upstream layers (layer-weighted models)", "", _layers_section(models), ""]
+        lines += [x for p in figs.get("layers", []) for x in (img(p), "")]
     lines += ["## Across speakers", "", _speaker_section(models), ""]
     lines += [x for p in figs.get("groups", []) for x in (img(p), "")]
     lines += ["## Speaker probe", "", _probe_section(models), ""]
@@ -193,6 +196,7 @@ def render_markdown(results: dict[str, Any], figs: dict[str, list[Path]], out: P
               "- `overall.csv`, `per_class.csv`, `confusion.csv`, `per_group.csv`, `spread.csv`, `probe.csv`"
               + (", `comparison.csv`, `paired_tests.csv`" if comparison else "")
               + (", `dimensions.csv`" if any("dimensions" in r for r in models.values()) else "")
+              + (", `layer_weights.csv`" if any("layer_weights" in r for r in models.values()) else "")
               + ": the same numbers as tables",
               "- " + ", ".join(f"`predictions_{n}.csv`" for n in models) + ": one row per test utterance",
               "- `figures/`: the pictures above (PNG)", ""]
@@ -225,6 +229,20 @@ def _dimensions_section(models: dict[str, Any]) -> str:
             "A model without the dimension head (`--dimension_weight 0`) has no row.\n\n"
             + _md_table(["model", "dimension", "CCC pooled", "n", "speaker mean", "std over speakers",
                          "worst speaker", "speakers"], rows))
+
+
+def _layers_section(models: dict[str, Any]) -> str:
+    names = [n for n, r in models.items() if "layer_weights" in r]
+    summaries = {n: models[n]["layer_weights"] for n in names}
+    count = max(len(s["mean"]) for s in summaries.values())
+    rows = [[k, *(f"{s['mean'][k]:.3f} ± {s['std'][k]:.3f}" if k < len(s["mean"]) else "" for s in summaries.values())]
+            for k in range(count)]
+    where = "; ".join(f"{n}: most weight on hidden state {s['top']}, weighted centre {s['centre']:.1f}"
+                      for n, s in summaries.items())
+    return ("Softmax weight of each hidden state of the frozen upstream (0: the input of transformer layer 1; k: "
+            f"the output of layer k), mean ± std over folds; all start at 1/{count} = {1 / count:.3f}. {where}. "
+            "Per fold: `layer_weights.csv`.\n\n"
+            + _md_table(["hidden state", *names], rows))
 
 
 def _conditions_section(models: dict[str, Any]) -> str:

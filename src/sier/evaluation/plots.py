@@ -166,6 +166,29 @@ def per_class_f1(values: Mapping[str, Mapping[str, float]], path: str | os.PathL
     return group_bars(values, {}, path, title, ylabel="F1", order=classes)
 
 
+def layer_weight_bars(summaries: Mapping[str, Mapping[str, Any]], path: str | os.PathLike, title: str) -> Path:
+    """Mean softmax weight of each upstream hidden state per model (`summaries[model]` from
+    sier.evaluation.layers.layer_weight_summary), the std over folds as error bars, and the
+    uniform weight every layer starts from as a dashed line."""
+    models = list(summaries)
+    count = max(len(s["mean"]) for s in summaries.values())
+    width = 0.8 / max(1, len(models))
+    fig = _figure(max(6.5, 0.45 * count * max(1, len(models)) + 3), 3.6)
+    ax = fig.subplots()
+    x = np.arange(count)
+    for i, model in enumerate(models):
+        s = summaries[model]
+        ax.bar(x[: len(s["mean"])] + (i - (len(models) - 1) / 2) * width, s["mean"], width, yerr=s["std"],
+               capsize=2, label=f"{model} (centre {s['centre']:.1f})", color=_color(model, i))
+    ax.axhline(1.0 / count, color="black", ls="--", lw=1, label="uniform (start)")
+    ax.set_xticks(x, [str(k) for k in x], fontsize=8)
+    ax.set(xlabel="hidden state (0: input of layer 1; k: output of layer k)", ylabel="softmax weight")
+    ax.set_title(title, wrap=True)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return _save(fig, path)
+
+
 def probe_bars(per_fold: Mapping[str, Sequence[Mapping[str, Any]]], path: str | os.PathLike, title: str) -> Path:
     """Speaker-probe accuracy per fold and model, with each fold's chance level as a black tick."""
     models = list(per_fold)

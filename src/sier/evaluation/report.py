@@ -21,6 +21,7 @@ from sier.errors import EvaluationError
 from sier.evaluation import plots
 from sier.evaluation.compare import DEFAULT_BOOTSTRAP, bootstrap_ua, compare
 from sier.evaluation.dimensions import dimension_scores, pooled_ccc
+from sier.evaluation.layers import layer_weight_summary
 from sier.evaluation.markdown import render_markdown
 from sier.evaluation.metrics import fold_metrics
 from sier.evaluation.predictions import Predictions, write_predictions_csv
@@ -71,6 +72,8 @@ class ModelRun:
     # every test row with the rows of no class, which only the dimensions score (all_rated);
     # None when there are none: then `predictions` holds every row
     rated: Predictions | None = None
+    # fold -> softmax weights [L+1] over the upstream's hidden states (layer-weighted models only)
+    layer_weights: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,8 @@ def analyse(run: ModelRun, probe_splits: int = 5, seed: int = 0, n_boot: int = D
     dims = dimension_scores(run.rated if run.rated is not None else table)
     if dims is not None:
         result["dimensions"] = dims
+    if run.layer_weights:
+        result["layer_weights"] = layer_weight_summary(run.layer_weights)
     if run.conditions:
         result["conditions"] = {"clean": _condition_row(run.rated if run.rated is not None else table),
                                 **{c: _condition_row(t) for c, t in run.conditions.items()}}
@@ -172,6 +177,10 @@ def _figures(out: Path, runs: Sequence[ModelRun], results: dict[str, Any], max_a
                           f"{run.name}: t-SNE of test embeddings", seed=seed, classes=t.classes)
         if path:
             figs.setdefault("tsne", []).append(path)
+    layers = {n: r["layer_weights"] for n, r in models.items() if "layer_weights" in r}
+    if layers:
+        figs["layers"] = [plots.layer_weight_bars(layers, fig_dir / "layer_weights.png",
+                                                  "upstream layer weights (mean over folds, std as bars)")]
     figs["attention"] = _attention_figures(fig_dir, runs, max_attention)
     return figs
 
@@ -220,8 +229,8 @@ def write_report(runs: Sequence[ModelRun], out_dir: str | os.PathLike, max_atten
         reps = [results["models"][n].get("repetitions") for n in ("original", "enhanced")]
         if all(reps):
             results["comparison"]["repetitions"] = compare_repetitions(*reps)
-    for run in runs:
-        write_predictions_csv(out / f"predictions_{run.name}.csv", run.predictions)
+    for run in runs:  # every test row, those of no class too (all_rated)
+        write_predictions_csv(out / f"predictions_{run.name}.csv", run.rated if run.rated is not None else run.predictions)
         for condition, table in run.conditions.items():  # "noise:10" -> predictions_enhanced_noise_10.csv
             write_predictions_csv(out / f"predictions_{run.name}_{condition.replace(':', '_')}.csv", table)
     write_tables(out, results)

@@ -33,6 +33,7 @@ from sier.evaluation.inputs import (
     read_experiment,
     resolve_checkpoints,
 )
+from sier.evaluation.layers import checkpoint_layer_weights
 from sier.evaluation.predictions import Predictions, concat, make_predictions
 from sier.evaluation.report import AttentionExample, ModelRun, Report, write_report
 
@@ -234,6 +235,7 @@ def _evaluate_spec(name: str, spec: str | os.PathLike, cache_dir: str | None, ba
     experiments: dict[Path, Experiment] = {}
     tables, embeddings, attention, checkpoints, curves, probe_sets = [], [], [], {}, {}, {}
     condition_tables: dict[str, list[Predictions]] = {}
+    layer_weights: dict[int, np.ndarray] = {}
     info: dict[str, Any] = {}
     for n, path in enumerate(paths):
         print(f"[{name} {n + 1}/{len(paths)}] {path}")
@@ -246,6 +248,9 @@ def _evaluate_spec(name: str, spec: str | os.PathLike, cache_dir: str | None, ba
         if fold in checkpoints:
             raise EvaluationError(f"{path}: fold {fold} is given twice ({checkpoints[fold]}); pass one checkpoint per fold.")
         tables.append(run.table)
+        weights = checkpoint_layer_weights(ckpt.state_dict)
+        if weights is not None:
+            layer_weights[fold] = weights
         embeddings.append(run.embeddings)
         probe_sets[fold] = run.probe_set
         attention += run.attention
@@ -270,7 +275,7 @@ def _evaluate_spec(name: str, spec: str | os.PathLike, cache_dir: str | None, ba
     return ModelRun(name, table.subset(labelled), embedded[labelled], attention, curves, checkpoints,
                     str(next(iter(experiments))) if len(experiments) == 1 else ", ".join(map(str, experiments)),
                     info, probe_sets, conditions={c: concat(ts) for c, ts in condition_tables.items()},
-                    rated=None if labelled.all() else table)
+                    rated=None if labelled.all() else table, layer_weights=layer_weights)
 
 
 def evaluate(

@@ -90,6 +90,11 @@ def write_tables(out: Path, results: dict[str, Any]) -> list[Path]:
              for scope, group, n, values in _dimension_rows(m["dimensions"])]
     if dims:
         paths.append(_csv(out / "dimensions.csv", ["model", "scope", "group", "n", *DIMENSIONS], dims))
+    layers = [[name, row, *weights] for name, m in models.items() if "layer_weights" in m
+              for row, weights in _layer_rows(m["layer_weights"])]
+    if layers:
+        width = max(len(r) for r in layers) - 2
+        paths.append(_csv(out / "layer_weights.csv", ["model", "row", *(f"layer_{k}" for k in range(width))], layers))
     if "repetitions" in results.get("comparison", {}):
         rows = results["comparison"]["repetitions"]
         paths.append(_csv(out / "repetitions_comparison.csv", list(rows[0]), [list(r.values()) for r in rows]))
@@ -107,3 +112,8 @@ def write_tables(out: Path, results: dict[str, Any]) -> list[Path]:
              None, None, None, None],
         ]))
     return paths
+
+
+def _layer_rows(summary: dict[str, Any]) -> list[tuple[str, list[float]]]:
+    """("fold k", weights) per fold, then ("mean", ...) and ("std", ...) over folds."""
+    return [(f"fold {k}", w) for k, w in summary["folds"].items()] + [("mean", summary["mean"]), ("std", summary["std"])]
