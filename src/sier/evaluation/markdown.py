@@ -9,6 +9,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from sier.evaluation.calibration import MIN_BIN_ROWS
 from sier.evaluation.metrics import HEADLINE
 from sier.evaluation.repetitions import QUANTITY_LABELS
 from sier.evaluation.speakers import ALL_GROUP_KEYS
@@ -180,6 +181,9 @@ def render_markdown(results: dict[str, Any], figs: dict[str, list[Path]], out: P
         lines += ["## Original vs enhanced: deltas and paired tests", "", _tests_section(comparison), ""]
     if any("dimensions" in r for r in models.values()):
         lines += ["## Emotion dimensions (auxiliary task)", "", _dimensions_section(models), ""]
+    if any("calibration" in r for r in models.values()):
+        lines += ["## Calibration of the probabilities", "", _calibration_section(models), ""]
+        lines += [x for p in figs.get("calibration", []) for x in (img(p), "")]
     if any("layer_weights" in r for r in models.values()):
         lines += ["## Upstream layers (layer-weighted models)", "", _layers_section(models), ""]
         lines += [x for p in figs.get("layers", []) for x in (img(p), "")]
@@ -196,6 +200,7 @@ def render_markdown(results: dict[str, Any], figs: dict[str, list[Path]], out: P
               "- `overall.csv`, `per_class.csv`, `confusion.csv`, `per_group.csv`, `spread.csv`, `probe.csv`"
               + (", `comparison.csv`, `paired_tests.csv`" if comparison else "")
               + (", `dimensions.csv`" if any("dimensions" in r for r in models.values()) else "")
+              + (", `calibration.csv`" if any("calibration" in r for r in models.values()) else "")
               + (", `layer_weights.csv`" if any("layer_weights" in r for r in models.values()) else "")
               + ": the same numbers as tables",
               "- " + ", ".join(f"`predictions_{n}.csv`" for n in models) + ": one row per test utterance",
@@ -229,6 +234,23 @@ def _dimensions_section(models: dict[str, Any]) -> str:
             "A model without the dimension head (`--dimension_weight 0`) has no row.\n\n"
             + _md_table(["model", "dimension", "CCC pooled", "n", "speaker mean", "std over speakers",
                          "worst speaker", "speakers"], rows))
+
+
+def _calibration_section(models: dict[str, Any]) -> str:
+    rows = []
+    for n, r in models.items():
+        c = r.get("calibration")
+        if c:
+            s = c["speaker_ece"]
+            rows.append([n, c["n"], f"{c['ece']:.3f}", f"{c['mce']:.3f}", f"{c['brier']:.3f}", f"{c['nll']:.3f}",
+                         _pct(c["mean_confidence"]), _pct(c["accuracy"]), f"{s['mean']:.3f} ± {s['std']:.3f}",
+                         f"{s['worst']} ({s['max']:.3f})"])
+    return ("How far the top class's probability is from how often it is right, on the pooled test utterances "
+            f"(equal-width confidence bins of 0.1). ECE and MCE (largest gap of a bin of {MIN_BIN_ROWS}+ "
+            "utterances) 0 is perfect; Brier 0 to 2 and NLL lower is better. Mean confidence above accuracy means "
+            "overconfident. Per speaker: the ECE of each test speaker's utterances. Bins: `calibration.csv`.\n\n"
+            + _md_table(["model", "n", "ECE", "MCE", "Brier", "NLL", "mean confidence %", "accuracy %",
+                         "speaker ECE mean ± std", "worst speaker (ECE)"], rows))
 
 
 def _layers_section(models: dict[str, Any]) -> str:

@@ -189,6 +189,26 @@ def layer_weight_bars(summaries: Mapping[str, Mapping[str, Any]], path: str | os
     return _save(fig, path)
 
 
+def reliability(bins: Mapping[str, Sequence[Mapping[str, Any]]], path: str | os.PathLike, title: str) -> Path:
+    """Reliability diagram: accuracy against mean confidence of each confidence bin, one line
+    per model (`bins[model]` from sier.evaluation.calibration), marker area by the bin's
+    rows; the diagonal is perfect calibration (below it: overconfident)."""
+    fig = _figure(6.5, 4.2)
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], color="black", ls="--", lw=1, label="calibrated")
+    for i, (model, rows) in enumerate(bins.items()):
+        total = max(1, sum(r["n"] for r in rows))
+        ax.plot([r["confidence"] for r in rows], [r["accuracy"] for r in rows], color=_color(model, i), lw=1.2,
+                marker="o", label=model)
+        ax.scatter([r["confidence"] for r in rows], [r["accuracy"] for r in rows], color=_color(model, i),
+                   s=[400 * r["n"] / total for r in rows], alpha=0.35)
+    ax.set(xlabel="confidence of the predicted class", ylabel="accuracy", xlim=(0, 1.02), ylim=(0, 1.02))
+    ax.set_title(title, wrap=True)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    return _save(fig, path)
+
+
 def probe_bars(per_fold: Mapping[str, Sequence[Mapping[str, Any]]], path: str | os.PathLike, title: str) -> Path:
     """Speaker-probe accuracy per fold and model, with each fold's chance level as a black tick."""
     models = list(per_fold)

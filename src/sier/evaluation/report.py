@@ -20,6 +20,7 @@ from sier import __version__
 from sier.errors import EvaluationError
 from sier.evaluation import plots
 from sier.evaluation.compare import DEFAULT_BOOTSTRAP, bootstrap_ua, compare
+from sier.evaluation.calibration import calibration
 from sier.evaluation.dimensions import dimension_scores, pooled_ccc
 from sier.evaluation.layers import layer_weight_summary
 from sier.evaluation.markdown import render_markdown
@@ -117,6 +118,7 @@ def analyse(run: ModelRun, probe_splits: int = 5, seed: int = 0, n_boot: int = D
     dims = dimension_scores(run.rated if run.rated is not None else table)
     if dims is not None:
         result["dimensions"] = dims
+    result["calibration"] = calibration(table)
     if run.layer_weights:
         result["layer_weights"] = layer_weight_summary(run.layer_weights)
     if run.conditions:
@@ -177,6 +179,9 @@ def _figures(out: Path, runs: Sequence[ModelRun], results: dict[str, Any], max_a
                           f"{run.name}: t-SNE of test embeddings", seed=seed, classes=t.classes)
         if path:
             figs.setdefault("tsne", []).append(path)
+    figs["calibration"] = [plots.reliability({n: r["calibration"]["bins"] for n, r in models.items()},
+                                             fig_dir / "reliability.png",
+                                             "reliability: accuracy per confidence bin (pooled test utterances)")]
     layers = {n: r["layer_weights"] for n, r in models.items() if "layer_weights" in r}
     if layers:
         figs["layers"] = [plots.layer_weight_bars(layers, fig_dir / "layer_weights.png",

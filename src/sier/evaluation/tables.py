@@ -90,6 +90,10 @@ def write_tables(out: Path, results: dict[str, Any]) -> list[Path]:
              for scope, group, n, values in _dimension_rows(m["dimensions"])]
     if dims:
         paths.append(_csv(out / "dimensions.csv", ["model", "scope", "group", "n", *DIMENSIONS], dims))
+    cal = [[name, b["low"], b["high"], b["n"], b["confidence"], b["accuracy"]]
+           for name, m in models.items() if "calibration" in m for b in m["calibration"]["bins"]]
+    if cal:
+        paths.append(_csv(out / "calibration.csv", ["model", "bin_low", "bin_high", "n", "confidence", "accuracy"], cal))
     layers = [[name, row, *weights] for name, m in models.items() if "layer_weights" in m
               for row, weights in _layer_rows(m["layer_weights"])]
     if layers:
