@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from sier.evaluation.calibration import MIN_BIN_ROWS
+from sier.evaluation.calibration import BINS, MIN_BIN_ROWS
 from sier.evaluation.metrics import HEADLINE
 from sier.evaluation.repetitions import QUANTITY_LABELS
 from sier.evaluation.speakers import ALL_GROUP_KEYS
@@ -246,7 +246,7 @@ def _calibration_section(models: dict[str, Any]) -> str:
                          _pct(c["mean_confidence"]), _pct(c["accuracy"]), f"{s['mean']:.3f} ± {s['std']:.3f}",
                          f"{s['worst']} ({s['max']:.3f})"])
     return ("How far the top class's probability is from how often it is right, on the pooled test utterances "
-            f"(equal-width confidence bins of 0.1). ECE and MCE (largest gap of a bin of {MIN_BIN_ROWS}+ "
+            f"(equal-width confidence bins of {1 / BINS:g}). ECE and MCE (largest gap of a bin of {MIN_BIN_ROWS}+ "
             "utterances) 0 is perfect; Brier 0 to 2 and NLL lower is better. Mean confidence above accuracy means "
             "overconfident. Per speaker: the ECE of each test speaker's utterances. Bins: `calibration.csv`.\n\n"
             + _md_table(["model", "n", "ECE", "MCE", "Brier", "NLL", "mean confidence %", "accuracy %",

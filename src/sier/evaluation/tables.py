@@ -77,6 +77,13 @@ def write_tables(out: Path, results: dict[str, Any]) -> list[Path]:
         _csv(out / "probe.csv", ["model", "fold", "n", "n_speakers", "n_speakers_available", "cv_splits",
                                  "accuracy", "balanced_accuracy", "chance", "balanced_chance"], probe),
     ]
+    return paths + _optional_tables(out, models) + _comparison_tables(out, results)
+
+
+def _optional_tables(out: Path, models: dict[str, Any]) -> list[Path]:
+    """The tables of what only some evaluations have: repetitions, conditions, dimensions,
+    calibration bins, layer weights."""
+    paths: list[Path] = []
     reps = [[name, i + 1, *(r[k] for k in REPETITION_COLUMNS)]
             for name, m in models.items() for i, r in enumerate(m.get("repetitions", {}).get("per_repetition", []))]
     if reps:
@@ -99,6 +106,12 @@ def write_tables(out: Path, results: dict[str, Any]) -> list[Path]:
     if layers:
         width = max(len(r) for r in layers) - 2
         paths.append(_csv(out / "layer_weights.csv", ["model", "row", *(f"layer_{k}" for k in range(width))], layers))
+    return paths
+
+
+def _comparison_tables(out: Path, results: dict[str, Any]) -> list[Path]:
+    """comparison.csv and paired_tests.csv of two models (and their repetitions), or none."""
+    paths: list[Path] = []
     if "repetitions" in results.get("comparison", {}):
         rows = results["comparison"]["repetitions"]
         paths.append(_csv(out / "repetitions_comparison.csv", list(rows[0]), [list(r.values()) for r in rows]))
