@@ -115,14 +115,15 @@ def analyse(run: ModelRun, probe_splits: int = 5, seed: int = 0, n_boot: int = D
     if len(table):
         top = int(counts.argmax())
         result["dominant_prediction"] = {"class": str(classes[top]), "share": float(counts[top] / len(table))}
-    dims = dimension_scores(run.rated if run.rated is not None else table)
+    every_row = run.rated if run.rated is not None else table  # with the rows of no class (all_rated)
+    dims = dimension_scores(every_row)
     if dims is not None:
         result["dimensions"] = dims
     result["calibration"] = calibration(table)
     if run.layer_weights:
         result["layer_weights"] = layer_weight_summary(run.layer_weights)
     if run.conditions:
-        result["conditions"] = {"clean": _condition_row(run.rated if run.rated is not None else table),
+        result["conditions"] = {"clean": _condition_row(every_row),
                                 **{c: _condition_row(t) for c, t in run.conditions.items()}}
     if len(run.repeats) > 1:
         result["repetitions"] = summarize_repetitions([t for _, t in run.repeats], [s for s, _ in run.repeats])
