@@ -64,7 +64,6 @@ def run_demo(workdir: str | os.PathLike = "experiments/demo", seed: int = 0, per
     from sier.corpora.synth_emodb import synthesize_emodb
     from sier.evaluation.run import evaluate
     from sier.training.config import TrainConfig
-    from sier.training.crossval import run_crossval
 
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -94,15 +93,7 @@ def run_demo(workdir: str | os.PathLike = "experiments/demo", seed: int = 0, per
             **DEMO_TRAIN, **model, "epochs": settings["epochs"], "seed": seed, "manifest": str(manifest),
             "cache_dir": str(work / "cache"), "output_dir": str(work), "name": role, "progress": progress,
         })
-        done = state.get(role) or (None if fresh else _unfinished_run(work, role, config))
-        if done and (Path(done) / "summary.json").is_file() and _all_folds_done(Path(done)):
-            print(f"finished earlier: {done}")
-            experiments[role] = Path(done)
-            continue
-        if done and Path(done).is_dir():
-            experiments[role] = run_crossval(config, argv=["demo"], resume=done, overrides={"progress": progress})
-        else:
-            experiments[role] = run_crossval(config, argv=["demo"])
+        experiments[role] = _train(config, state.get(role) or (None if fresh else _unfinished_run(work, role, config)))
         state[role] = str(experiments[role])
         save()
     _stage("4/5 evaluate on the held-out speakers and write the report")
@@ -126,6 +117,19 @@ def run_demo(workdir: str | os.PathLike = "experiments/demo", seed: int = 0, per
     print(f"report: {report.report_path}")
     print(f"cross-corpus report: {cross.report_path}")
     return DemoResult(work, experiments, report.report_path, cross.report_path)
+
+
+def _train(config: Any, earlier: str | None) -> Path:
+    """The experiment of `config`: `earlier` as it is when all its folds are done, resumed when
+    it is not, or a new run."""
+    from sier.training.crossval import run_crossval
+
+    if earlier and (Path(earlier) / "summary.json").is_file() and _all_folds_done(Path(earlier)):
+        print(f"finished earlier: {earlier}")
+        return Path(earlier)
+    if earlier and Path(earlier).is_dir():
+        return run_crossval(config, argv=["demo"], resume=earlier, overrides={"progress": config.progress})
+    return run_crossval(config, argv=["demo"])
 
 
 def _unfinished_run(work: Path, role: str, config: Any) -> str | None:
