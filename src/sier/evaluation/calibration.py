@@ -10,11 +10,16 @@ one), over equal-width confidence bins:
 - NLL: mean negative log-probability of the label (natural log);
 - and per speaker, the ECE of each test speaker's rows, with mean, std (ddof=0) and worst:
   a model can be well calibrated on average and overconfident on the speakers it handles worst.
+
+A model trained with `--calibrate` (the default) divides its logits by a temperature fitted on
+each fold's validation speakers (sier.training.calibrate); given those temperatures, the ECE
+and NLL of the raw softmax (T = 1) are reported beside, recovered from the probabilities:
+softmax(T log p) is the raw softmax, since log p is the logits over T up to a constant.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -51,17 +56,41 @@ def _top(table: Predictions) -> tuple[np.ndarray, np.ndarray]:
     return table.probs.max(axis=1), table.correct.astype(float)
 
 
-def calibration(table: Predictions, bins: int = BINS) -> dict[str, Any]:
-    """The figures of the module docstring for a table of labelled rows (see Predictions.labelled)."""
+def raw_probabilities(table: Predictions, temperatures: Mapping[int, float]) -> np.ndarray:
+    """[N, C] softmax of the logits before each row's fold temperature (T = 1 where not given)."""
+    t = np.array([temperatures.get(int(k), 1.0) for k in table.fold], dtype=np.float64)[:, None]
+    scaled = t * np.log(np.maximum(table.probs, PROB_FLOOR))
+    scaled -= scaled.max(axis=1, keepdims=True)
+    return np.exp(scaled) / np.exp(scaled).sum(axis=1, keepdims=True)
+
+
+def _raw_figures(table: Predictions, temperatures: Mapping[int, float], bins: int) -> dict[str, Any]:
+    """The temperatures, and the ECE and NLL the raw softmax would have had."""
+    raw = raw_probabilities(table, temperatures)
+    onehot = _onehot(table)
+    return {"temperatures": {int(k): float(v) for k, v in sorted(temperatures.items())},
+            "ece_raw": expected_calibration_error(raw.max(axis=1), table.correct.astype(float), bins),
+            "nll_raw": float(-np.log(np.maximum((raw * onehot).sum(axis=1), PROB_FLOOR)).mean())}
+
+
+def _onehot(table: Predictions) -> np.ndarray:
+    return np.asarray(table.label, dtype=object)[:, None] == np.asarray(table.classes, dtype=object)[None, :]
+
+
+def calibration(table: Predictions, bins: int = BINS, temperatures: Mapping[int, float] | None = None) -> dict[str, Any]:
+    """The figures of the module docstring for a table of labelled rows (see Predictions.labelled);
+    `temperatures` (fold -> T) of a calibrated model add the raw softmax's ECE and NLL."""
     confidence, correct = _top(table)
     rows = _bins(confidence, correct, bins)
-    onehot = (np.asarray(table.label, dtype=object)[:, None] == np.asarray(table.classes, dtype=object)[None, :])
+    onehot = _onehot(table)
     label_prob = (table.probs * onehot).sum(axis=1)
     per_speaker = {str(s): expected_calibration_error(*(a[table.speaker == s] for a in (confidence, correct)), bins)
                    for s in sorted(set(table.speaker.tolist()))}
     values = np.array(list(per_speaker.values()), dtype=float)
     worst = max(per_speaker, key=per_speaker.get) if per_speaker else None
+    raw = _raw_figures(table, temperatures, bins) if temperatures and len(table) else {}
     return {
+        **raw,
         "n": len(table),
         "bins": rows,
         "ece": expected_calibration_error(confidence, correct, bins),

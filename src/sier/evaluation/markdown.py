@@ -241,16 +241,26 @@ def _calibration_section(models: dict[str, Any]) -> str:
     for n, r in models.items():
         c = r.get("calibration")
         if c:
-            s = c["speaker_ece"]
-            rows.append([n, c["n"], f"{c['ece']:.3f}", f"{c['mce']:.3f}", f"{c['brier']:.3f}", f"{c['nll']:.3f}",
-                         _pct(c["mean_confidence"]), _pct(c["accuracy"]), f"{s['mean']:.3f} ± {s['std']:.3f}",
-                         f"{s['worst']} ({s['max']:.3f})"])
+            s, temps = c["speaker_ece"], list(c.get("temperatures", {}).values())
+            rows.append([n, c["n"], _temperature_cell(temps), f"{c['ece']:.3f}",
+                         f"{c['ece_raw']:.3f}" if "ece_raw" in c else "", f"{c['mce']:.3f}", f"{c['brier']:.3f}",
+                         f"{c['nll']:.3f}", _pct(c["mean_confidence"]), _pct(c["accuracy"]),
+                         f"{s['mean']:.3f} ± {s['std']:.3f}", f"{s['worst']} ({s['max']:.3f})"])
     return ("How far the top class's probability is from how often it is right, on the pooled test utterances "
             f"(equal-width confidence bins of {1 / BINS:g}). ECE and MCE (largest gap of a bin of {MIN_BIN_ROWS}+ "
             "utterances) 0 is perfect; Brier 0 to 2 and NLL lower is better. Mean confidence above accuracy means "
-            "overconfident. Per speaker: the ECE of each test speaker's utterances. Bins: `calibration.csv`.\n\n"
-            + _md_table(["model", "n", "ECE", "MCE", "Brier", "NLL", "mean confidence %", "accuracy %",
-                         "speaker ECE mean ± std", "worst speaker (ECE)"], rows))
+            "overconfident. Per speaker: the ECE of each test speaker's utterances. T: the temperatures the fold "
+            "models divide their logits by (fitted on their validation speakers, `--calibrate`); ECE at T = 1: the "
+            "raw softmax's. Bins: `calibration.csv`.\n\n"
+            + _md_table(["model", "n", "T (folds)", "ECE", "ECE at T = 1", "MCE", "Brier", "NLL",
+                         "mean confidence %", "accuracy %", "speaker ECE mean ± std", "worst speaker (ECE)"], rows))
+
+
+def _temperature_cell(temperatures: list[float]) -> str:
+    if not temperatures:
+        return ""
+    low, high = min(temperatures), max(temperatures)
+    return f"{low:.2f}" if high - low < 0.005 else f"{low:.2f}-{high:.2f}"
 
 
 def _layers_section(models: dict[str, Any]) -> str:

@@ -73,6 +73,8 @@ class ModelRun:
     # every test row with the rows of no class, which only the dimensions score (all_rated);
     # None when there are none: then `predictions` holds every row
     rated: Predictions | None = None
+    # fold -> the temperature its checkpoint divides the logits by (1 for a model trained without it)
+    temperatures: dict[int, float] = field(default_factory=dict)
     # fold -> softmax weights [L+1] over the upstream's hidden states (layer-weighted models only)
     layer_weights: dict[int, np.ndarray] = field(default_factory=dict)
 
@@ -119,7 +121,7 @@ def analyse(run: ModelRun, probe_splits: int = 5, seed: int = 0, n_boot: int = D
     dims = dimension_scores(every_row)
     if dims is not None:
         result["dimensions"] = dims
-    result["calibration"] = calibration(table)
+    result["calibration"] = calibration(table, temperatures=run.temperatures)
     if run.layer_weights:
         result["layer_weights"] = layer_weight_summary(run.layer_weights)
     if run.conditions:

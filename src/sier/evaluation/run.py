@@ -236,6 +236,7 @@ def _evaluate_spec(name: str, spec: str | os.PathLike, cache_dir: str | None, ba
     tables, embeddings, attention, checkpoints, curves, probe_sets = [], [], [], {}, {}, {}
     condition_tables: dict[str, list[Predictions]] = {}
     layer_weights: dict[int, np.ndarray] = {}
+    temperatures: dict[int, float] = {}
     info: dict[str, Any] = {}
     for n, path in enumerate(paths):
         print(f"[{name} {n + 1}/{len(paths)}] {path}")
@@ -248,6 +249,7 @@ def _evaluate_spec(name: str, spec: str | os.PathLike, cache_dir: str | None, ba
         if fold in checkpoints:
             raise EvaluationError(f"{path}: fold {fold} is given twice ({checkpoints[fold]}); pass one checkpoint per fold.")
         tables.append(run.table)
+        temperatures[fold] = float(ckpt.meta.get("temperature", 1.0))
         weights = checkpoint_layer_weights(ckpt.state_dict)
         if weights is not None:
             layer_weights[fold] = weights
@@ -275,7 +277,8 @@ def _evaluate_spec(name: str, spec: str | os.PathLike, cache_dir: str | None, ba
     return ModelRun(name, table.subset(labelled), embedded[labelled], attention, curves, checkpoints,
                     str(next(iter(experiments))) if len(experiments) == 1 else ", ".join(map(str, experiments)),
                     info, probe_sets, conditions={c: concat(ts) for c, ts in condition_tables.items()},
-                    rated=None if labelled.all() else table, layer_weights=layer_weights)
+                    rated=None if labelled.all() else table, layer_weights=layer_weights,
+                    temperatures=temperatures)
 
 
 def evaluate(

@@ -5,7 +5,9 @@
 
 `load_ser_model` rebuilds both from a sier checkpoint alone: the head from its model
 config, the top from `meta["upstream_top"]` (a `TrainableTop.spec()`) and the weights
-under the `upstream_top.` prefix. Evaluation and inference use it.
+under the `upstream_top.` prefix, and the temperature fitted on the fold's validation speakers
+(`meta["temperature"]`, sier.training.calibrate), which divides the emotion logits.
+Evaluation and inference use it.
 """
 
 from __future__ import annotations
@@ -26,13 +28,18 @@ class SERModel(nn.Module):
         super().__init__()
         self.head = head
         self.upstream_top = upstream_top
+        # divides the emotion logits (temperature scaling); 1 while training, a checkpoint's own after
+        self.temperature = 1.0
 
     def forward(self, features: Tensor, lengths: Tensor, alpha: float = 0.0) -> dict[str, Tensor]:
         """features [B, T, D] (or [B, L, T, D] without a top), lengths [B] frames -> the head's dict
         (emotion_logits [B, C], speaker_logits [B, S] if adversarial, embedding [B, E], attention)."""
         if self.upstream_top is not None:
             features = self.upstream_top(features, lengths)  # [B, T, D]
-        return self.head(features, lengths, alpha=alpha)
+        out = self.head(features, lengths, alpha=alpha)
+        if self.temperature != 1.0:  # same argmax, calibrated probabilities
+            out = {**out, "emotion_logits": out["emotion_logits"] / self.temperature}
+        return out
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """{"upstream": top parameters, "body": head body, "heads": classifier heads}."""
@@ -67,4 +74,6 @@ def load_ser_model(source: str | os.PathLike | Checkpoint, map_location: Any = "
             f"{ckpt.path or 'checkpoint'}: has upstream-top weights but no meta['upstream_top'] spec to rebuild "
             "the layers from; it was not written by `sier train`"
         )
-    return SERModel(head, top).eval(), ckpt
+    model = SERModel(head, top).eval()
+    model.temperature = float(ckpt.meta.get("temperature", 1.0))
+    return model, ckpt

@@ -215,8 +215,20 @@ def train_fold(exp: Experiment, fold: Fold, store: Any, fcfg: Any, top_template:
         warnings.filterwarnings("ignore", message=".*exists and is not empty.*")  # our last.ckpt, when resuming
         trainer.fit(module, loaders["train"], loaders["val"], ckpt_path=str(ckpt) if ckpt.is_file() else None)
     if trainer.is_global_zero:
-        write_predictions(exp, fold, store, loaders["test"].dataset, config)
-        plot_curves(metrics_path(exp.directory, k), curves_path(exp.directory, k), title=f"fold {k}")
+        _finish_fold(exp, fold, store, loaders)
+
+
+def _finish_fold(exp: Experiment, fold: Fold, store: Any, loaders: dict[str, Any]) -> None:
+    """After training: the temperature fitted on the validation speakers (with `calibrate`), the
+    test predictions of the best model, the training curves."""
+    config, k = exp.config, fold.index
+    if config.calibrate:
+        from sier.training.calibrate import calibrate_checkpoint
+
+        calibrate_checkpoint(best_model_path(exp.directory, k), loaders["val"].dataset, config.batch_size,
+                             inference_device(config))
+    write_predictions(exp, fold, store, loaders["test"].dataset, config)
+    plot_curves(metrics_path(exp.directory, k), curves_path(exp.directory, k), title=f"fold {k}")
 
 
 def _teacher_logits(exp: Experiment, fold: Fold) -> Any:
