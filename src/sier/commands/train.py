@@ -131,9 +131,9 @@ def _optimisation_arguments(g) -> None:
     g.add_argument("--early_stopping_patience", type=int, default=SUPPRESS, help="epochs, 0 = off (default: 10)")
     g.add_argument("--balance", choices=["weights", "sampler", "none"], default=SUPPRESS,
                    help="class balance: weighted loss (default), balanced sampler, or none")
-    _bool_pair(g, "calibrate", "after training, fit a temperature on each fold's validation speakers so that the "
-               "class probabilities are calibrated; the argmax (UA, F1) is unchanged (default)",
-               "keep the raw softmax probabilities")
+    _bool_pair(g, "calibrate", "after training, fit a temperature on each fold's validation speakers to calibrate "
+               "the class probabilities; the argmax (UA, F1) is unchanged (see docs/training.md for when it helps)",
+               "keep the raw softmax probabilities (default)")
     _bool_pair(g, "length_buckets", "batches of utterances of similar length: less padding, faster when lengths "
                "vary widely; see docs/training.md", "plain shuffled batches (default)")
 

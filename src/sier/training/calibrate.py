@@ -6,6 +6,8 @@ neither its training nor its test set); the temperature T > 0 that minimises the
 log-likelihood of softmax(logits / T) is stored in the checkpoint's meta, and every later use
 of the checkpoint (test predictions, evaluation, predict/stream/serve, ONNX export) divides
 the emotion logits by it. The argmax, and so every accuracy, UA and F1, is unchanged.
+Off by default (`--calibrate`): with the few validation speakers of a fold, the fitted
+temperature need not carry over to the test speakers (docs/training.md gives the demo's case).
 """
 
 from __future__ import annotations

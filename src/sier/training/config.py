@@ -83,7 +83,7 @@ class TrainConfig:
     grad_clip: float = 1.0  # gradient norm clipping (0 = off)
     monitor: str = "val_ua"  # validation metric for early stopping, best model and plateau decay
     early_stopping_patience: int = 10  # epochs without improvement before stopping; 0 = never stop early
-    calibrate: bool = True  # fit a temperature on each fold's validation speakers after training (probabilities only)
+    calibrate: bool = False  # fit a temperature on each fold's validation speakers after training (probabilities only)
     balance: str = "weights"  # class balance: "weights" (weighted CE), "sampler" (balanced batches), "none"
     length_buckets: bool = False  # training batches of similar length (less padding), validation in length order
     # --- augmentation (training only; on cached features)
