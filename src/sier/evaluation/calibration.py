@@ -11,7 +11,7 @@ one), over equal-width confidence bins:
 - and per speaker, the ECE of each test speaker's rows, with mean, std (ddof=0) and worst:
   a model can be well calibrated on average and overconfident on the speakers it handles worst.
 
-A model trained with `--calibrate` (the default) divides its logits by a temperature fitted on
+A model trained with `--calibrate` divides its logits by a temperature fitted on
 each fold's validation speakers (sier.training.calibrate); given those temperatures, the ECE
 and NLL of the raw softmax (T = 1) are reported beside, recovered from the probabilities:
 softmax(T log p) is the raw softmax, since log p is the logits over T up to a constant.
