@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from sier.corpora.dimensions import parse_value
-from sier.corpora.labels import IEMOCAP4_FULL_RELEASE, LabelMap, get_label_map
+from sier.corpora.labels import IEMOCAP4_FULL_RELEASE, LABEL_MAPS, LabelMap, get_label_map
 from sier.corpora.records import PrepareResult, Utterance, count_differences
 from sier.corpora.subsets import ALL, left_out_note, subset_filter, subset_names
 from sier.errors import CorpusError
@@ -134,7 +134,7 @@ def read_iemocap(root: str | os.PathLike, label_map: str | LabelMap = "iemocap-4
     if subset_names(subset):  # the full release's counts are those of every dialog
         result.notes.append(left_out_note(CORPUS, subset, left_out))
     # The synthetic corpus (sier synth) marks itself with synth.json; its counts are its own.
-    elif lmap.name == "iemocap-4" and not (base / "synth.json").is_file():
+    elif lmap is LABEL_MAPS["iemocap-4"] and not (base / "synth.json").is_file():  # the counts are of that map
         result.warnings.extend(compare_with_full_release(result.utterances))
     return result
 

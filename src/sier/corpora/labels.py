@@ -29,9 +29,9 @@ class KeepUnmapped(LabelMap):
 
 
 def keeping_unmapped(lmap: LabelMap) -> KeepUnmapped:
-    """`lmap` with its unmapped labels kept; its other name keeps a reader's release-count check
-    (which counts the classes of the named map) from running."""
-    return KeepUnmapped(f"{lmap.name}+unmapped", lmap.mapping, lmap.classes, lmap.corpus)
+    """`lmap` with its unmapped labels kept. The readers check release counts only under the
+    registered maps themselves (LABEL_MAPS), so not under this one."""
+    return KeepUnmapped(lmap.name, lmap.mapping, lmap.classes, lmap.corpus)
 
 
 _IEMOCAP_ALL = ("neu", "hap", "exc", "ang", "sad", "fru", "sur", "fea", "dis", "oth")

@@ -51,11 +51,6 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
                  / len(confidence))
 
 
-def _top(table: Predictions) -> tuple[np.ndarray, np.ndarray]:
-    """(confidence of the predicted class, whether it is the label) per row."""
-    return table.probs.max(axis=1), table.correct.astype(float)
-
-
 def raw_probabilities(table: Predictions, temperatures: Mapping[int, float]) -> np.ndarray:
     """[N, C] softmax of the logits before each row's fold temperature (T = 1 where not given)."""
     t = np.array([temperatures.get(int(k), 1.0) for k in table.fold], dtype=np.float64)[:, None]
@@ -67,23 +62,26 @@ def raw_probabilities(table: Predictions, temperatures: Mapping[int, float]) -> 
 def _raw_figures(table: Predictions, temperatures: Mapping[int, float], bins: int) -> dict[str, Any]:
     """The temperatures, and the ECE and NLL the raw softmax would have had."""
     raw = raw_probabilities(table, temperatures)
-    onehot = _onehot(table)
     return {"temperatures": {int(k): float(v) for k, v in sorted(temperatures.items())},
             "ece_raw": expected_calibration_error(raw.max(axis=1), table.correct.astype(float), bins),
-            "nll_raw": float(-np.log(np.maximum((raw * onehot).sum(axis=1), PROB_FLOOR)).mean())}
+            "nll_raw": _nll(raw, _onehot(table))}
 
 
 def _onehot(table: Predictions) -> np.ndarray:
     return np.asarray(table.label, dtype=object)[:, None] == np.asarray(table.classes, dtype=object)[None, :]
 
 
+def _nll(probs: np.ndarray, onehot: np.ndarray) -> float:
+    """Mean negative log-probability of the labels (rows of `onehot`); nan for no rows."""
+    return float(-np.log(np.maximum((probs * onehot).sum(axis=1), PROB_FLOOR)).mean()) if len(probs) else float("nan")
+
+
 def calibration(table: Predictions, bins: int = BINS, temperatures: Mapping[int, float] | None = None) -> dict[str, Any]:
     """The figures of the module docstring for a table of labelled rows (see Predictions.labelled);
     `temperatures` (fold -> T) of a calibrated model add the raw softmax's ECE and NLL."""
-    confidence, correct = _top(table)
+    confidence, correct = table.probs.max(axis=1), table.correct.astype(float)
     rows = _bins(confidence, correct, bins)
     onehot = _onehot(table)
-    label_prob = (table.probs * onehot).sum(axis=1)
     per_speaker = {str(s): expected_calibration_error(*(a[table.speaker == s] for a in (confidence, correct)), bins)
                    for s in sorted(set(table.speaker.tolist()))}
     values = np.array(list(per_speaker.values()), dtype=float)
@@ -97,7 +95,7 @@ def calibration(table: Predictions, bins: int = BINS, temperatures: Mapping[int,
         "mce": max((abs(r["accuracy"] - r["confidence"]) for r in rows if r["n"] >= MIN_BIN_ROWS),
                    default=float("nan")),
         "brier": float(((table.probs - onehot) ** 2).sum(axis=1).mean()) if len(table) else float("nan"),
-        "nll": float(-np.log(np.maximum(label_prob, PROB_FLOOR)).mean()) if len(table) else float("nan"),
+        "nll": _nll(table.probs, onehot),
         "mean_confidence": float(confidence.mean()) if len(table) else float("nan"),
         "accuracy": float(correct.mean()) if len(table) else float("nan"),
         "per_speaker": per_speaker,
