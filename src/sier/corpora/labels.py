@@ -45,6 +45,8 @@ _ESD_ALL = _FOUR + ("sur",)  # + surprise
 _MSPPODCAST_8 = _FOUR + ("sur", "fea", "dis", "con")  # + surprise, fear, disgust, contempt
 _SUBESCO_ALL = _FOUR + ("dis", "fea", "sur")  # + disgust, fear, surprise
 _CAFE_ALL = _FOUR + ("dis", "fea", "sur")  # + disgust, fear, surprise
+_NEMO_ALL = _FOUR + ("fea", "sur")  # + fear, surprise
+_EMOZIONALMENTE_ALL = _FOUR + ("dis", "fea", "sur")  # + disgust, fear, surprise
 
 
 def _named_codes(name: str, classes: tuple[str, ...], corpus: str) -> LabelMap:
@@ -99,13 +101,19 @@ LABEL_MAPS: dict[str, LabelMap] = {
     # CaFE (Canadian French, 12 actors; both intensities of an emotion are one class).
     "cafe-4": _named_codes("cafe-4", _FOUR, "cafe"),
     "cafe-7": _named_codes("cafe-7", _CAFE_ALL, "cafe"),
+    # nEMO (Polish, 9 actors).
+    "nemo-4": _named_codes("nemo-4", _FOUR, "nemo"),
+    "nemo-6": _named_codes("nemo-6", _NEMO_ALL, "nemo"),
+    # Emozionalmente (Italian, 431 crowd-sourced speakers): the emotion each speaker meant.
+    "emozionalmente-4": _named_codes("emozionalmente-4", _FOUR, "emozionalmente"),
+    "emozionalmente-7": _named_codes("emozionalmente-7", _EMOZIONALMENTE_ALL, "emozionalmente"),
 }
 
 # The label map a corpus uses when none is named.
 DEFAULT_LABEL_MAPS = {"iemocap": "iemocap-4", "emodb": "emodb-4", "ravdess": "ravdess-4", "cremad": "cremad-4",
                       "emovo": "emovo-4", "shemo": "shemo-4", "esd": "esd-4",
                       "msppodcast": "msppodcast-4", "mspimprov": "mspimprov-4", "subesco": "subesco-4",
-                      "cafe": "cafe-4"}
+                      "cafe": "cafe-4", "nemo": "nemo-4", "emozionalmente": "emozionalmente-4"}
 
 # Known counts of iemocap-4 on the full release, to check a user's copy against.
 IEMOCAP4_FULL_RELEASE = {
@@ -120,7 +128,7 @@ IEMOCAP4_FULL_RELEASE = {
 
 
 # Known counts of the distributed EmoDB (all 7 emotions), RAVDESS speech files (8), CREMA-D (6),
-# EMOVO (7), ShEMO (6), ESD (5), SUBESCO (7) and CaFE (7).
+# EMOVO (7), ShEMO (6), ESD (5), SUBESCO (7), CaFE (7) and nEMO (6).
 EMODB_RELEASE = {
     "total": 535,
     "classes": {"ang": 127, "bor": 81, "dis": 46, "fea": 69, "hap": 71, "sad": 62, "neu": 79},
@@ -138,6 +146,11 @@ ESD_RELEASE = {"total": 35000, "classes": {c: 7000 for c in _ESD_ALL}}
 # 12 actors x 6 sentences: each emotion at 2 intensities, neutral once
 CAFE_RELEASE = {"total": 936, "classes": {**{c: 144 for c in _CAFE_ALL}, "neu": 72}}
 SUBESCO_RELEASE = {"total": 7000, "classes": {c: 1000 for c in _SUBESCO_ALL}}  # 20 x 10 sentences x 5 takes
+NEMO_RELEASE = {  # data.tsv of the repository
+    "total": 4481,
+    "classes": {"ang": 749, "fea": 736, "hap": 749, "neu": 809, "sad": 769, "sur": 669},
+}
+EMOZIONALMENTE_RELEASE = {"total": 6902}  # the paper gives no count per emotion
 SHEMO_RELEASE = {
     "total": 3000,
     "classes": {"ang": 1059, "hap": 201, "neu": 1028, "sad": 449, "sur": 225, "fea": 38},

@@ -10,6 +10,7 @@ from sier.corpora.cafe import read_cafe
 from sier.corpora.cremad import read_cremad
 from sier.corpora.emodb import read_emodb
 from sier.corpora.emovo import read_emovo
+from sier.corpora.emozionalmente import read_emozionalmente
 from sier.corpora.esd import language as esd_language
 from sier.corpora.esd import read_esd
 from sier.corpora.iemocap import read_iemocap
@@ -17,6 +18,7 @@ from sier.corpora.labels import DEFAULT_LABEL_MAPS, get_label_map, keeping_unmap
 from sier.corpora.mspimprov import read_mspimprov
 from sier.corpora.msppodcast import PARTITION_NAMES as MSPPODCAST_PARTITIONS
 from sier.corpora.msppodcast import read_msppodcast
+from sier.corpora.nemo import read_nemo
 from sier.corpora.ravdess import read_ravdess
 from sier.corpora.records import PrepareResult, Utterance
 from sier.corpora.shemo import read_shemo
@@ -36,6 +38,8 @@ READERS: dict[str, Callable[..., PrepareResult]] = {
     "mspimprov": read_mspimprov,
     "subesco": read_subesco,
     "cafe": read_cafe,
+    "nemo": read_nemo,
+    "emozionalmente": read_emozionalmente,
 }
 CORPORA = tuple(DEFAULT_LABEL_MAPS)  # the keys of READERS
 ROOTS = {
@@ -50,6 +54,8 @@ ROOTS = {
     "mspimprov": "the MSP-IMPROV folder (holding Evaluation.txt and session1..session6)",
     "subesco": "the SUBESCO folder (its wavs, named like F_02_MONIKA_S_1_ANGRY_3.wav, anywhere below)",
     "cafe": "the unpacked CaFE_48k folder (Colère/Faible/04-C-1-3.wav ..., any layout below)",
+    "nemo": "the nEMO repository (holding data.tsv and samples/)",
+    "emozionalmente": "the unpacked emozionalmente_dataset (holding audio/ and metadata/)",
 }
 # Corpora whose "sessions" are their own speaker-independent partitions (session -> name):
 # they are split by the `official` protocol, not by leaving one session out.
@@ -59,7 +65,7 @@ OFFICIAL_PARTITIONS: dict[str, dict[int, str]] = {"msppodcast": MSPPODCAST_PARTI
 # The language of each corpus's speech; ESD's depends on the speaker.
 LANGUAGES = {"iemocap": "English", "emodb": "German", "emovo": "Italian", "shemo": "Persian", "ravdess": "English",
              "cremad": "English", "msppodcast": "English", "mspimprov": "English", "subesco": "Bangla",
-             "cafe": "French"}
+             "cafe": "French", "nemo": "Polish", "emozionalmente": "Italian"}
 
 
 def language_of(corpus: str, speaker: str) -> str:
