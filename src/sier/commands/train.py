@@ -99,6 +99,11 @@ def _model_arguments(g) -> None:
     g.add_argument("--dimension_weight", type=float, default=SUPPRESS,
                    help="> 0: also predict arousal, valence and dominance (IEMOCAP, MSP-IMPROV, MSP-Podcast rate them) "
                         "with loss weight x (1 - CCC); the report adds their CCC (default: 0, off)")
+    g.add_argument("--task", choices=["classes", "dimensions"], default=SUPPRESS,
+                   help="classes (default): the emotion classes, with the dimensions as an auxiliary task where "
+                        "--dimension_weight > 0; dimensions: arousal, valence and dominance only, on every rated "
+                        "utterance (implies --all_rated, --dimension_weight 1 unless given, --monitor val_ccc); no "
+                        "class is learned, predicted or reported")
     g.add_argument("--all_rated", action="store_true", default=SUPPRESS,
                    help="with --dimension_weight: also train and test the dimensions on the rated utterances whose "
                         "label is not a class (IEMOCAP: all 10039; a manifest from `sier prepare --all_rated`); the "
@@ -127,7 +132,7 @@ def _optimisation_arguments(g) -> None:
     g.add_argument("--grad_clip", type=float, default=SUPPRESS, help="gradient norm clip, 0 = off (default: 1)")
     g.add_argument("--monitor", choices=["val_ua", "val_wa", "val_f1", "val_loss", "val_ccc"], default=SUPPRESS,
                    help="metric for early stopping and the best model (default: val_ua; val_ccc: mean CCC of the "
-                        "dimensions, with --dimension_weight)")
+                        "dimensions, with --dimension_weight; the default with --task dimensions)")
     g.add_argument("--early_stopping_patience", type=int, default=SUPPRESS, help="epochs, 0 = off (default: 10)")
     g.add_argument("--balance", choices=["weights", "sampler", "none"], default=SUPPRESS,
                    help="class balance: weighted loss (default), balanced sampler, or none")

@@ -27,10 +27,11 @@ EXACT_BELOW = 25  # discordant pairs below which McNemar uses the exact binomial
 DEFAULT_BOOTSTRAP = 2000
 
 
-def align(a: Predictions, b: Predictions) -> tuple[Predictions, Predictions]:
+def align(a: Predictions, b: Predictions, same_classes: bool = True) -> tuple[Predictions, Predictions]:
     """Rows of `a` and `b` for the (fold, utterance id) pairs both hold, in the same order.
-    (Pairs, not ids: in a cross-corpus evaluation every fold's model classified every utterance.)"""
-    if set(a.classes) != set(b.classes):
+    (Pairs, not ids: in a cross-corpus evaluation every fold's model classified every utterance.)
+    `same_classes`: refuse models of other classes (not where only their dimensions are compared)."""
+    if same_classes and set(a.classes) != set(b.classes):
         raise EvaluationError(
             f"the models predict different classes ({list(a.classes)} vs {list(b.classes)}); "
             "compare models trained with the same label map."

@@ -41,22 +41,19 @@ def pooled_ccc(table: Predictions) -> dict[str, float] | None:
 
 def dimension_scores(table: Predictions) -> dict[str, Any] | None:
     """{"pooled": {dimension: {"ccc", "n"}}, "per_speaker": [{"group", "n", <dimension>: ccc}],
-    "speaker_spread": {dimension: {"mean", "std", "min", "speakers"}}}; None for a table without
-    predicted dimensions or without a rated utterance."""
+    "speaker_spread": {dimension: {"mean", "std", "min", "speakers"}}, and "per_<key>" rows as
+    per_speaker's for gender, session and (where the table mixes them) corpus, language,
+    recording}; None for a table without predicted dimensions or without a rated utterance."""
+    from sier.evaluation.speakers import group_column, group_keys
+
     if not _has_ratings(table):
         return None
     pooled = {}
     for d, name in enumerate(DIMENSIONS):
         ccc, n = _ccc(table.dims[:, d], table.rated[:, d])
         pooled[name] = {"ccc": ccc, "n": n}
-    per_speaker = []
-    for speaker in sorted(set(table.speaker.tolist())):
-        rows = table.speaker == speaker
-        row: dict[str, Any] = {"group": speaker, "n": int(np.isfinite(table.rated[rows]).any(axis=1).sum())}
-        for d, name in enumerate(DIMENSIONS):
-            ccc, n = _ccc(table.dims[rows, d], table.rated[rows, d])
-            row[name] = ccc if n >= MIN_PER_SPEAKER else float("nan")
-        per_speaker.append(row)
+    groups = {f"per_{key}": _group_rows(table, group_column(table, key)) for key in group_keys(table)}
+    per_speaker = groups["per_speaker"]
     spread = {}
     for name in DIMENSIONS:
         values = np.array([r[name] for r in per_speaker], dtype=np.float64)
@@ -65,4 +62,18 @@ def dimension_scores(table: Predictions) -> dict[str, Any] | None:
                         "std": float(values.std()) if len(values) else float("nan"),
                         "min": float(values.min()) if len(values) else float("nan"),
                         "speakers": int(len(values))}
-    return {"pooled": pooled, "per_speaker": per_speaker, "speaker_spread": spread}
+    return {"pooled": pooled, **groups, "speaker_spread": spread}
+
+
+def _group_rows(table: Predictions, column: np.ndarray) -> list[dict[str, Any]]:
+    """One row per value of `column`: group, n (rated rows), CCC of each dimension (NaN below
+    MIN_PER_SPEAKER rated rows)."""
+    out = []
+    for group in sorted(set(column.tolist()), key=str):
+        rows = column == group
+        row: dict[str, Any] = {"group": group, "n": int(np.isfinite(table.rated[rows]).any(axis=1).sum())}
+        for d, name in enumerate(DIMENSIONS):
+            ccc, n = _ccc(table.dims[rows, d], table.rated[rows, d])
+            row[name] = ccc if n >= MIN_PER_SPEAKER else float("nan")
+        out.append(row)
+    return out

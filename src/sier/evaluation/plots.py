@@ -59,7 +59,8 @@ def log_mel_spectrogram(samples: np.ndarray) -> np.ndarray:
 
 def training_curves(curves: Mapping[int, Sequence[Mapping[str, float]]], path: str | os.PathLike,
                     title: str) -> Path:
-    """Loss, validation UA/WA and learning rate / GRL alpha per epoch, one line per fold.
+    """Loss, validation UA/WA (a model of the dimensions only: validation CCC) and learning rate /
+    GRL alpha per epoch, one line per fold.
 
     `curves[fold]` is the rows of metrics/fold_<k>.csv (epoch, lr, alpha, train_loss,
     val_loss, val_wa, val_ua, val_f1).
@@ -67,20 +68,26 @@ def training_curves(curves: Mapping[int, Sequence[Mapping[str, float]]], path: s
     fig = _figure(13, 3.6)
     ax_loss, ax_acc, ax_lr = fig.subplots(1, 3)
     ax_alpha = None  # a second axis for the gradient-reversal alpha, when one is scheduled
+    # a model of the dimensions only has no class metric: its validation CCC instead
+    by_ccc = not any(np.isfinite(r.get("val_ua", np.nan)) for rows in curves.values() for r in rows)
     for i, (fold, rows) in enumerate(sorted(curves.items())):
         epoch = [r.get("epoch", j) for j, r in enumerate(rows)]
         col = f"C{i % 10}"
         ax_loss.plot(epoch, [r.get("train_loss", np.nan) for r in rows], color=col, label=f"fold {fold} train")
         ax_loss.plot(epoch, [r.get("val_loss", np.nan) for r in rows], color=col, ls="--", label=f"fold {fold} val")
-        ax_acc.plot(epoch, [r.get("val_ua", np.nan) for r in rows], color=col, label=f"fold {fold} UA")
-        ax_acc.plot(epoch, [r.get("val_wa", np.nan) for r in rows], color=col, ls=":", label=f"fold {fold} WA")
+        if by_ccc:
+            ax_acc.plot(epoch, [r.get("val_ccc", np.nan) for r in rows], color=col, label=f"fold {fold} CCC")
+        else:
+            ax_acc.plot(epoch, [r.get("val_ua", np.nan) for r in rows], color=col, label=f"fold {fold} UA")
+            ax_acc.plot(epoch, [r.get("val_wa", np.nan) for r in rows], color=col, ls=":", label=f"fold {fold} WA")
         ax_lr.plot(epoch, [r.get("lr", np.nan) for r in rows], color=col, label=f"fold {fold} lr")
         if any(np.isfinite(r.get("alpha", np.nan)) and r.get("alpha", 0) != 0 for r in rows):
             ax_alpha = ax_alpha or ax_lr.twinx()
             ax_alpha.plot(epoch, [r.get("alpha", np.nan) for r in rows], color=col, ls="-.")
             ax_alpha.set_ylabel("GRL alpha (dash-dot)")
     ax_loss.set(title="loss (solid train, dashed val)", xlabel="epoch", ylabel="loss")
-    ax_acc.set(title="validation UA (solid) / WA (dotted)", xlabel="epoch", ylabel="accuracy")
+    ax_acc.set(title="validation CCC (mean of the dimensions)" if by_ccc else "validation UA (solid) / WA (dotted)",
+               xlabel="epoch", ylabel="CCC" if by_ccc else "accuracy")
     ax_lr.set(title="learning rate (solid)" + (", GRL alpha (dash-dot)" if ax_alpha else ""), xlabel="epoch",
               ylabel="lr")
     for ax in (ax_loss, ax_acc):
@@ -112,7 +119,7 @@ def confusion(counts: Sequence[Sequence[int]], normalized: Sequence[Sequence[flo
 
 
 def ranked_groups(values: Mapping[str, Mapping[Any, float]], path: str | os.PathLike, title: str, ylabel: str = "UA",
-                  reference: Mapping[str, float] | None = None) -> Path:
+                  reference: Mapping[str, float] | None = None, ylim: tuple[float, float] = (0, 1.08)) -> Path:
     """For too many groups to label (hundreds of speakers): each model's per-group values sorted,
     against their rank, so the spread and the worst groups show; the tables name the groups."""
     fig = _figure(8.0, 3.8)
@@ -123,7 +130,7 @@ def ranked_groups(values: Mapping[str, Mapping[Any, float]], path: str | os.Path
                 label=f"{model} ({len(heights)})")
         if reference and model in reference:
             ax.axhline(reference[model], color=_color(model, i), ls="--", lw=1, label=f"{model} pooled")
-    ax.set(xlabel="groups, sorted by value (rank)", ylabel=ylabel, title=title, ylim=(0, 1.08))
+    ax.set(xlabel="groups, sorted by value (rank)", ylabel=ylabel, title=title, ylim=ylim)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _save(fig, path)
@@ -131,7 +138,7 @@ def ranked_groups(values: Mapping[str, Mapping[Any, float]], path: str | os.Path
 
 def group_bars(values: Mapping[str, Mapping[Any, float]], counts: Mapping[Any, int], path: str | os.PathLike,
                title: str, ylabel: str = "UA", reference: Mapping[str, float] | None = None,
-               order: Sequence[Any] | None = None) -> Path:
+               order: Sequence[Any] | None = None, ylim: tuple[float, float] = (0, 1.08)) -> Path:
     """Bars per group (speaker, gender, session), one bar per model side by side.
 
     `values[model][group]` is the metric; `counts[group]` (utterances) is printed under the
@@ -142,7 +149,7 @@ def group_bars(values: Mapping[str, Mapping[Any, float]], counts: Mapping[Any, i
     present = {g for v in values.values() for g in v}
     groups = [g for g in (order or []) if g in present] + sorted(present - set(order or []), key=str)
     if len(groups) > MAX_BARS:
-        return ranked_groups(values, path, title, ylabel, reference)
+        return ranked_groups(values, path, title, ylabel, reference, ylim)
     width = 0.8 / max(1, len(models))
     fig = _figure(max(5.0, 0.9 * len(groups) * max(1, len(models)) / 1.5 + 2), 3.8)
     ax = fig.subplots()
@@ -154,7 +161,7 @@ def group_bars(values: Mapping[str, Mapping[Any, float]], counts: Mapping[Any, i
         if reference and model in reference:
             ax.axhline(reference[model], color=_color(model, i), ls="--", lw=1, label=f"{model} pooled")
     ax.set_xticks(x, [f"{g}\n(n={counts[g]})" if g in counts else str(g) for g in groups], fontsize=8)
-    ax.set(ylabel=ylabel, title=title, ylim=(0, 1.08))
+    ax.set(ylabel=ylabel, title=title, ylim=ylim)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _save(fig, path)

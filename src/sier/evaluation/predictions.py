@@ -4,8 +4,9 @@ Columns follow the `predictions/fold_<k>.csv` files of an experiment: id, speake
 gender, label, pred, prob_<class>... (in logit order); `fold` is added when folds are
 pooled, `corpus` where the evaluation knows it. A model trained with dimensions adds
 pred_<dimension> and rated_<dimension> (arousal, valence, dominance on 0..1, see
-sier.corpora.dimensions; rated is empty where the corpus gives none). Held as numpy arrays
-(no pandas), so that metrics can select rows cheaply.
+sier.corpora.dimensions; rated is empty where the corpus gives none). A model of the dimensions only
+(`sier train --task dimensions`) has no class: its table has no classes, no prob_ columns,
+and an empty pred. Held as numpy arrays (no pandas), so that metrics can select rows cheaply.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ class Predictions:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def dimensions_only(self) -> bool:
+        """A model of the dimensions only: no class, only pred_/rated_<dimension> to score."""
+        return not self.classes
 
     @property
     def correct(self) -> np.ndarray:
@@ -105,7 +111,7 @@ def make_predictions(
     classes = tuple(classes)
     probs = np.asarray(probs, dtype=np.float64).reshape(len(ids), len(classes))
     if pred is None:
-        pred = np.asarray(classes, dtype=object)[probs.argmax(axis=1)] if len(ids) else []
+        pred = np.asarray(classes, dtype=object)[probs.argmax(axis=1)] if len(ids) and classes else [""] * len(ids)
     fold_arr = np.full(len(ids), fold, dtype=int) if np.isscalar(fold) else np.asarray(fold, dtype=int)
     return Predictions(
         classes=classes,
@@ -204,9 +210,10 @@ def read_predictions_csv(path: str | os.PathLike, fold: int | None = None) -> Pr
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         columns = reader.fieldnames or []
-        missing = [c for c in BASE_COLUMNS if c not in columns]
         classes = tuple(c[len("prob_"):] for c in columns if c.startswith("prob_"))
-        if missing or not classes:
+        dimensions_only = not classes and set(PRED_DIMENSIONS) <= set(columns)  # no pred column then
+        missing = [c for c in BASE_COLUMNS if c not in columns and not (dimensions_only and c == "pred")]
+        if missing or not (classes or dimensions_only):
             raise EvaluationError(
                 f"{path}: not a sier predictions table (missing columns {missing or ['prob_<class>']})."
             )
@@ -224,7 +231,7 @@ def read_predictions_csv(path: str | os.PathLike, fold: int | None = None) -> Pr
             [r["label"] for r in rows],
             np.array([[float(r[f"prob_{c}"]) for c in classes] for r in rows], dtype=np.float64),
             fold=[int(r["fold"]) for r in rows] if fold is None else fold,
-            pred=[r["pred"] for r in rows],
+            pred=[r.get("pred") or "" for r in rows],
             corpus=[r.get("corpus") or "" for r in rows],
             **dict(zip(("dims", "rated"), _dimension_columns(rows, columns))),
         )

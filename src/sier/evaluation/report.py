@@ -102,17 +102,7 @@ def analyse(run: ModelRun, probe_splits: int = 5, seed: int = 0, n_boot: int = D
     }
     if len(table):
         result["metrics"]["pooled"]["ua_interval"] = bootstrap_ua(table, n_boot=n_boot, seed=seed)
-    if run.probe_sets:
-        emb = {k: e for k, (e, _) in run.probe_sets.items()}
-        spk = {k: s for k, (_, s) in run.probe_sets.items()}
-        result["probe"] = probe_by_fold(emb, spk, probe_splits, seed, population="validation and test speakers")
-    elif run.embeddings is not None and len(run.embeddings) == len(table):
-        emb = {k: run.embeddings[table.fold == k] for k in table.folds()}
-        spk = {k: table.speaker[table.fold == k] for k in table.folds()}
-        result["probe"] = probe_by_fold(emb, spk, probe_splits, seed)
-    else:
-        result["probe"] = probe_by_fold({}, {})
-        result["probe"]["skipped"] = [{"fold": None, "reason": "no embeddings"}]
+    result["probe"] = speaker_probe(run, probe_splits, seed)
     classes, counts = np.unique(table.pred.astype(str), return_counts=True)
     if len(table):
         top = int(counts.argmax())
@@ -130,6 +120,23 @@ def analyse(run: ModelRun, probe_splits: int = 5, seed: int = 0, n_boot: int = D
     if len(run.repeats) > 1:
         result["repetitions"] = summarize_repetitions([t for _, t in run.repeats], [s for s, _ in run.repeats])
     return result
+
+
+def speaker_probe(run: ModelRun, probe_splits: int = 5, seed: int = 0) -> dict[str, Any]:
+    """The speaker probe of a model's embeddings: of the validation and test speakers of each
+    fold where they were kept, else of the test rows (sier.evaluation.probe)."""
+    table = run.predictions
+    if run.probe_sets:
+        emb = {k: e for k, (e, _) in run.probe_sets.items()}
+        spk = {k: s for k, (_, s) in run.probe_sets.items()}
+        return probe_by_fold(emb, spk, probe_splits, seed, population="validation and test speakers")
+    if run.embeddings is not None and len(run.embeddings) == len(table):
+        emb = {k: run.embeddings[table.fold == k] for k in table.folds()}
+        spk = {k: table.speaker[table.fold == k] for k in table.folds()}
+        return probe_by_fold(emb, spk, probe_splits, seed)
+    probe = probe_by_fold({}, {})
+    probe["skipped"] = [{"fold": None, "reason": "no embeddings"}]
+    return probe
 
 
 def _condition_row(table: Predictions) -> dict[str, Any]:
@@ -189,11 +196,11 @@ def _figures(out: Path, runs: Sequence[ModelRun], results: dict[str, Any], max_a
     if layers:
         figs["layers"] = [plots.layer_weight_bars(layers, fig_dir / "layer_weights.png",
                                                   "upstream layer weights (mean over folds, std as bars)")]
-    figs["attention"] = _attention_figures(fig_dir, runs, max_attention)
+    figs["attention"] = attention_figures(fig_dir, runs, max_attention)
     return figs
 
 
-def _attention_figures(fig_dir: Path, runs: Sequence[ModelRun], limit: int) -> list[Path]:
+def attention_figures(fig_dir: Path, runs: Sequence[ModelRun], limit: int) -> list[Path]:
     from sier.audio import load_audio
     from sier.errors import AudioError
 
@@ -222,6 +229,10 @@ def write_report(runs: Sequence[ModelRun], out_dir: str | os.PathLike, max_atten
     if not runs:
         raise EvaluationError("nothing to report: no model was evaluated.")
     runs = sorted(runs, key=lambda r: MODEL_ORDER.index(r.name) if r.name in MODEL_ORDER else len(MODEL_ORDER))
+    if any(run.predictions.dimensions_only for run in runs):
+        from sier.evaluation.dimensional_report import write_dimensional_report
+
+        return write_dimensional_report(runs, out_dir, max_attention_examples, probe_splits, n_boot, seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
@@ -245,18 +256,18 @@ def write_report(runs: Sequence[ModelRun], out_dir: str | os.PathLike, max_atten
     figs = _figures(out, runs, results, max_attention_examples, seed)
     results["figures"] = {k: [os.path.relpath(p, out) for p in v] for k, v in figs.items()}
     json_path = out / "evaluation.json"
-    write_json(json_path, _jsonable(results))
+    write_json(json_path, jsonable(results))
     report_path = out / "report.md"
     write_text(report_path, render_markdown(results, figs, out))
     return Report(out, report_path, json_path, tuple(p for v in figs.values() for p in v), results)
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
     """Plain JSON values: numpy scalars to Python, non-finite floats to None, keys to str."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, float) and not np.isfinite(obj):

@@ -85,61 +85,90 @@ def _run_fold(path: Path, experiments: dict[Path, Experiment], cache_dir: str | 
     """Run one checkpoint on its fold's test set (or on `target`, another corpus's utterances),
     and again with the audio altered by each of `conditions` (WaveAugments). `target_source`
     names `target` in errors."""
-    import torch
-
-    from sier.features import FeatureConfig, extract_features
-    from sier.features.speaker_norm import normalize_if
     from sier.models.pipeline import load_ser_model
-    from sier.training.data import UtteranceDataset, run_model
+    from sier.training.data import UtteranceDataset
 
     model, ckpt = load_ser_model(path)  # CheckpointError names the file when it is not ours
     exp = _experiment_of(path, experiments)
-    dimensional = ckpt.model_config.num_dimensions > 0
-    fold = check_checkpoint(path, ckpt.meta, exp, dimensional)
-    if target is not None:
-        check_target(path, ckpt.meta, target, target_source, dimensional)
-    classes = list(ckpt.meta["classes"])
-    utterances = list(target) if target is not None else [exp.utterances[i] for i in fold.test]
+    fold, utterances = _test_set(path, ckpt, exp, target, target_source)
+    classes = [] if ckpt.dimensions_only else list(ckpt.meta["classes"])  # a model of the dimensions: none
     cache = cache_dir or ckpt.meta.get("cache_dir") or exp.config.get("cache_dir") or "cache"
-    store = normalize_if(ckpt.meta.get("speaker_norm", False), extract_features(
-        utterances, FeatureConfig.from_dict(ckpt.meta["feature_config"]), cache, progress), utterances)
-    kept = [u for u in utterances if store.has(u.id)]
+    kept, store = _features(ckpt.meta, utterances, cache, progress)
     if len(kept) < len(utterances):
         log.warning("%s: %d test utterance(s) without features left out", path.name, len(utterances) - len(kept))
     if not kept:
         raise EvaluationError(f"{path}: no test utterance of fold {fold.index} has features; check the audio paths.")
-    dataset = UtteranceDataset(kept, store, classes)
-    wanted = set(_attention_ids(kept, classes, attention_limit))
     model.to(device)
+    table, test_emb, examples = _score(model, ckpt.meta, classes, fold.index, kept, store, batch_size, device,
+                                       attention_limit)
+    altered = {c.name: _altered_table(model, kept, ckpt.meta, classes, cache, c, fold.index, batch_size, device,
+                                      progress) for c in conditions}
+    if target is not None:  # every speaker of the other corpus is unseen: probe on them all
+        speakers = np.array([u.speaker for u in kept], dtype=object)
+        return FoldRun(table, test_emb, examples, ckpt, exp, (test_emb, speakers), altered)
+    val_kept, val_store = _features(ckpt.meta, [exp.utterances[i] for i in fold.val], cache, progress)
+    val_emb = _embed(model, UtteranceDataset(val_kept, val_store, ckpt.meta["classes"]), device, batch_size)
+    probe_set = (np.concatenate([test_emb, val_emb]), np.array([u.speaker for u in kept + val_kept], dtype=object))
+    return FoldRun(table, test_emb, examples, ckpt, exp, probe_set, altered)
+
+
+def _test_set(path: Path, ckpt: Any, exp: Experiment, target: Sequence[Utterance] | None,
+              source: str) -> tuple[Any, list[Utterance]]:
+    """The checkpoint's fold and the utterances to test it on, after checking that they fit: its
+    fold's test speakers, or the rows of `target` (for a model of the dimensions only, its rated
+    rows)."""
+    from sier.corpora.dimensions import has_rating
+
+    dimensional = ckpt.model_config.num_dimensions > 0
+    fold = check_checkpoint(path, ckpt.meta, exp, dimensional)
+    if target is None:
+        return fold, [exp.utterances[i] for i in fold.test]
+    if ckpt.dimensions_only:
+        target = [u for u in target if has_rating(u)]
+        if not target:
+            raise EvaluationError(
+                f"{source}: no utterance is rated for arousal, valence or dominance, and {path} predicts nothing else "
+                "(--task dimensions); test it on a corpus that rates them (IEMOCAP, MSP-IMPROV, MSP-Podcast).")
+    check_target(path, ckpt.meta, target, source, dimensional)
+    return fold, list(target)
+
+
+def _features(meta: dict[str, Any], utterances: Sequence[Utterance], cache: str, progress: bool,
+              augment: Any = None) -> tuple[list[Utterance], Any]:
+    """(the utterances that have features, their feature store) as the checkpoint was trained
+    on them (upstream, speaker normalisation); `augment` alters the audio first."""
+    from sier.features import FeatureConfig, extract_features
+    from sier.features.speaker_norm import normalize_if
+
+    store = normalize_if(meta.get("speaker_norm", False), extract_features(
+        utterances, FeatureConfig.from_dict(meta["feature_config"]), cache, progress, augment=augment), utterances)
+    return [u for u in utterances if store.has(u.id)], store
+
+
+def _score(model: Any, meta: dict[str, Any], classes: Sequence[str], fold: int, kept: Sequence[Utterance], store: Any,
+           batch_size: int, device: Any, attention_limit: int) -> tuple[Predictions, np.ndarray, list[AttentionExample]]:
+    """The predictions table of `kept`, their embeddings [N, E] and the attention of a few of
+    them (the first of each class in turn; of each label, for a model of the dimensions only)."""
+    import torch
+
+    from sier.training.data import UtteranceDataset, run_model
+
+    wanted = set(_attention_ids(kept, classes or sorted({u.label for u in kept}), attention_limit))
     probs, embeddings, examples, dims = [], [], [], []
-    for batch, out in run_model(model, dataset, batch_size, device):
-        p = out["emotion_logits"].float().softmax(-1).cpu()
+    for batch, out in run_model(model, UtteranceDataset(kept, store, meta["classes"]), batch_size, device):
+        p = out["emotion_logits"].float().softmax(-1).cpu()[:, : len(classes)]  # no column without classes
         probs.append(p)
         embeddings.append(out["embedding"].float().cpu())
         if "dimensions" in out:
             dims.append(out["dimensions"].float().cpu())
-        if "attention" not in out:
-            continue
-        for b, i in enumerate(batch["index"].tolist()):
+        for b, i in enumerate(batch["index"].tolist() if "attention" in out else []):
             utt = kept[i]
             if utt.id in wanted:
                 n = int(batch["lengths"][b])
-                examples.append(AttentionExample(utt.id, fold.index, utt.label, classes[int(p[b].argmax())],
+                examples.append(AttentionExample(utt.id, fold, utt.label, classes[int(p[b].argmax())] if classes else "",
                                                  utt.path, out["attention"][b, :, :n, :n].float().cpu().numpy()))
-    table = _table(classes, fold.index, kept, torch.cat(probs).numpy(), torch.cat(dims).numpy() if dims else None)
-    altered = {c.name: _altered_table(model, kept, ckpt.meta, cache, c, fold.index, batch_size, device, progress)
-               for c in conditions}
-    test_emb = torch.cat(embeddings).numpy()
-    if target is not None:  # every speaker of the other corpus is unseen: probe on them all
-        speakers = np.array([u.speaker for u in kept], dtype=object)
-        return FoldRun(table, test_emb, examples, ckpt, exp, (test_emb, speakers), altered)
-    val = [exp.utterances[i] for i in fold.val]
-    val_store = normalize_if(ckpt.meta.get("speaker_norm", False), extract_features(
-        val, FeatureConfig.from_dict(ckpt.meta["feature_config"]), cache, progress), val)
-    val_kept = [u for u in val if val_store.has(u.id)]
-    val_emb = _embed(model, UtteranceDataset(val_kept, val_store, classes), device, batch_size)
-    probe_set = (np.concatenate([test_emb, val_emb]), np.array([u.speaker for u in kept + val_kept], dtype=object))
-    return FoldRun(table, test_emb, examples, ckpt, exp, probe_set, altered)
+    table = _table(classes, fold, kept, torch.cat(probs).numpy(), torch.cat(dims).numpy() if dims else None)
+    return table, torch.cat(embeddings).numpy(), examples
 
 
 def _table(classes: Sequence[str], fold: int, rows: Sequence[Utterance], probs: np.ndarray,
@@ -154,23 +183,19 @@ def _table(classes: Sequence[str], fold: int, rows: Sequence[Utterance], probs: 
                             rated=None if dims is None else np.array([normalized(u) for u in rows]))
 
 
-def _altered_table(model: Any, rows: Sequence[Utterance], meta: dict[str, Any], cache: str, condition: Any, fold: int,
-                   batch_size: int, device: Any, progress: bool) -> Predictions:
+def _altered_table(model: Any, rows: Sequence[Utterance], meta: dict[str, Any], classes: Sequence[str], cache: str,
+                   condition: Any, fold: int, batch_size: int, device: Any, progress: bool) -> Predictions:
     """The model's predictions of `rows` with their audio altered by `condition` (a WaveAugment),
     from features extracted (and cached) for that condition."""
     import torch
 
-    from sier.features import FeatureConfig, extract_features
-    from sier.features.speaker_norm import normalize_if
     from sier.training.data import UtteranceDataset, run_model
 
-    store = normalize_if(meta.get("speaker_norm", False), extract_features(
-        rows, FeatureConfig.from_dict(meta["feature_config"]), cache, progress, augment=condition), rows)
-    kept = [u for u in rows if store.has(u.id)]
+    kept, store = _features(meta, rows, cache, progress, augment=condition)
     outs = [o for _, o in run_model(model, UtteranceDataset(kept, store, meta["classes"]), batch_size, device)]
-    probs = torch.cat([o["emotion_logits"].float().softmax(-1).cpu() for o in outs]).numpy()
+    probs = torch.cat([o["emotion_logits"].float().softmax(-1).cpu()[:, : len(classes)] for o in outs]).numpy()
     dims = torch.cat([o["dimensions"].float().cpu() for o in outs]).numpy() if "dimensions" in outs[0] else None
-    return _table(meta["classes"], fold, kept, probs, dims)
+    return _table(classes, fold, kept, probs, dims)
 
 
 def _embed(model: Any, dataset: Any, device: Any, batch_size: int) -> np.ndarray:
@@ -270,7 +295,8 @@ def _evaluate_spec(name: str, spec: str | os.PathLike, cache_dir: str | None, ba
                                  f"speakers of {test_manifest} ({corpora})")
     attention = [ex for ex in attention if ex.fold == min(checkpoints)]  # heat maps of one fold
     table, embedded = concat(tables), np.concatenate(embeddings)
-    labelled = table.labelled_mask()
+    # a model of the dimensions only scores every row; a classifier with all_rated, its labelled ones
+    labelled = np.ones(len(table), dtype=bool) if table.dimensions_only else table.labelled_mask()
     if not labelled.all():  # all_rated: rows of no class count for the dimensions only
         tested = info.get("test data", "each fold's test speakers")
         info["test data"] = f"{tested}; {int((~labelled).sum())} rated utterances of no class scored for the dimensions only"

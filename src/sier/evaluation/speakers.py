@@ -25,7 +25,7 @@ def group_table(table: Predictions, key: str) -> list[dict[str, Any]]:
     UA, macro-F1. Sessions are numbers, or partition names for a corpus whose sessions are its
     own partitions (MSP-Podcast's "Test1"); where the table holds several corpora, each corpus
     numbers its own, so a session is named "<corpus> <number or name>"."""
-    column = _group_column(table, key)
+    column = group_column(table, key)
     rows = []
     for value in sorted(set(column.tolist())):
         m = table_metrics(table.subset(column == value))
@@ -33,7 +33,7 @@ def group_table(table: Predictions, key: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _group_column(table: Predictions, key: str) -> np.ndarray:
+def group_column(table: Predictions, key: str) -> np.ndarray:
     """The group of every row: the table's column, session names (see `group_table`), or the
     language of the row's corpus and speaker."""
     from sier.corpora.registry import OFFICIAL_PARTITIONS, language_of
@@ -59,7 +59,7 @@ def group_keys(table: Predictions) -> tuple[str, ...]:
     """The groups to report: GROUP_KEYS, "corpus" when the table holds several corpora,
     "language" when it holds several languages (pooled corpora, or ESD alone) and "recording"
     when it holds several kinds of recording (IEMOCAP's improvised and scripted dialogs)."""
-    mixed = tuple(k for k in ALL_GROUP_KEYS[len(GROUP_KEYS):] if len(set(_group_column(table, k).tolist())) > 1)
+    mixed = tuple(k for k in ALL_GROUP_KEYS[len(GROUP_KEYS):] if len(set(group_column(table, k).tolist())) > 1)
     return GROUP_KEYS + mixed
 
 

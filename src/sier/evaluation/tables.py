@@ -25,7 +25,7 @@ PAIRED_COLUMNS = ("test", "n", "n_speakers", "method", "statistic", "p_value", "
                   "both_right", "only_original_right", "only_enhanced_right", "both_wrong")
 
 
-def _csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Path:
+def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Path:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -34,12 +34,21 @@ def _csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Pa
     return path
 
 
-def _dimension_rows(scores: dict[str, Any]) -> list[tuple[str, str, int, list[float]]]:
-    """(scope, group, n, CCC per dimension): the pooled row, then one per speaker."""
+def dimension_rows(scores: dict[str, Any]) -> list[tuple[str, Any, int, list[float]]]:
+    """(scope, group, n, CCC per dimension): the pooled row, one per fold where the scores have
+    them (sier.evaluation.dimensional), then one per speaker, gender, session, ..."""
     pooled = scores["pooled"]
     rows = [("pooled", "", max(p["n"] for p in pooled.values()), [pooled[d]["ccc"] for d in DIMENSIONS])]
-    rows += [("speaker", r["group"], r["n"], [r[d] for d in DIMENSIONS]) for r in scores["per_speaker"]]
+    rows += [("fold", k, f["n"], [f.get(d, float("nan")) for d in DIMENSIONS]) for k, f in scores.get("folds", {}).items()]
+    rows += [(key, r["group"], r["n"], [r[d] for d in DIMENSIONS])
+             for key in ALL_GROUP_KEYS for r in scores.get(f"per_{key}", [])]
     return rows
+
+
+def probe_rows(name: str, probe: dict[str, Any]) -> list[list[Any]]:
+    """The rows of probe.csv of one model: one per probed fold."""
+    return [[name, p["fold"], p["n"], p["n_speakers"], p.get("n_speakers_available"), p["cv_splits"], p["accuracy"],
+             p["balanced_accuracy"], p["chance"], p["balanced_chance"]] for p in probe["per_fold"]]
 
 
 def write_tables(out: Path, results: dict[str, Any]) -> list[Path]:
@@ -65,16 +74,14 @@ def write_tables(out: Path, results: dict[str, Any]) -> list[Path]:
             spreads.append([name, "class", "f1", balance["n_classes"], balance["f1_mean"], balance["f1_std"],
                             balance["f1_std"] ** 2, balance["f1_min"], balance["f1_max"], balance["f1_range"],
                             balance["worst_class"], balance["best_class"]])
-        for p in r["probe"]["per_fold"]:
-            probe.append([name, p["fold"], p["n"], p["n_speakers"], p.get("n_speakers_available"), p["cv_splits"],
-                          p["accuracy"], p["balanced_accuracy"], p["chance"], p["balanced_chance"]])
+        probe += probe_rows(name, r["probe"])
     paths = [
-        _csv(out / "overall.csv", ["model", "scope", "n", *HEADLINE], overall),
-        _csv(out / "per_class.csv", ["model", "scope", "class", "precision", "recall", "f1", "support"], per_class),
-        _csv(out / "confusion.csv", ["model", "scope", "reference", "predicted", "count"], confusion),
-        _csv(out / "per_group.csv", ["model", "key", "group", "n", "wa", "ua", "macro_f1"], groups),
-        _csv(out / "spread.csv", ["model", "key", "metric", *SPREAD_COLUMNS], spreads),
-        _csv(out / "probe.csv", ["model", "fold", "n", "n_speakers", "n_speakers_available", "cv_splits",
+        write_csv(out / "overall.csv", ["model", "scope", "n", *HEADLINE], overall),
+        write_csv(out / "per_class.csv", ["model", "scope", "class", "precision", "recall", "f1", "support"], per_class),
+        write_csv(out / "confusion.csv", ["model", "scope", "reference", "predicted", "count"], confusion),
+        write_csv(out / "per_group.csv", ["model", "key", "group", "n", "wa", "ua", "macro_f1"], groups),
+        write_csv(out / "spread.csv", ["model", "key", "metric", *SPREAD_COLUMNS], spreads),
+        write_csv(out / "probe.csv", ["model", "fold", "n", "n_speakers", "n_speakers_available", "cv_splits",
                                  "accuracy", "balanced_accuracy", "chance", "balanced_chance"], probe),
     ]
     return paths + _optional_tables(out, models) + _comparison_tables(out, results)
@@ -87,25 +94,25 @@ def _optional_tables(out: Path, models: dict[str, Any]) -> list[Path]:
     reps = [[name, i + 1, *(r[k] for k in REPETITION_COLUMNS)]
             for name, m in models.items() for i, r in enumerate(m.get("repetitions", {}).get("per_repetition", []))]
     if reps:
-        paths.append(_csv(out / "repetitions.csv", ["model", "repetition", *REPETITION_COLUMNS], reps))
+        paths.append(write_csv(out / "repetitions.csv", ["model", "repetition", *REPETITION_COLUMNS], reps))
     ccc = [f"ccc_{d}" for d in DIMENSIONS]
     altered = [[name, c, *(r[k] for k in REPETITION_COLUMNS[1:]), *(r.get(k, "") for k in ccc)]
                for name, m in models.items() for c, r in m.get("conditions", {}).items()]
     if altered:
-        paths.append(_csv(out / "conditions.csv", ["model", "condition", *REPETITION_COLUMNS[1:], *ccc], altered))
+        paths.append(write_csv(out / "conditions.csv", ["model", "condition", *REPETITION_COLUMNS[1:], *ccc], altered))
     dims = [[name, scope, group, n, *values] for name, m in models.items() if "dimensions" in m
-             for scope, group, n, values in _dimension_rows(m["dimensions"])]
+             for scope, group, n, values in dimension_rows(m["dimensions"])]
     if dims:
-        paths.append(_csv(out / "dimensions.csv", ["model", "scope", "group", "n", *DIMENSIONS], dims))
+        paths.append(write_csv(out / "dimensions.csv", ["model", "scope", "group", "n", *DIMENSIONS], dims))
     cal = [[name, b["low"], b["high"], b["n"], b["confidence"], b["accuracy"]]
            for name, m in models.items() if "calibration" in m for b in m["calibration"]["bins"]]
     if cal:
-        paths.append(_csv(out / "calibration.csv", ["model", "bin_low", "bin_high", "n", "confidence", "accuracy"], cal))
+        paths.append(write_csv(out / "calibration.csv", ["model", "bin_low", "bin_high", "n", "confidence", "accuracy"], cal))
     layers = [[name, row, *weights] for name, m in models.items() if "layer_weights" in m
               for row, weights in _layer_rows(m["layer_weights"])]
     if layers:
         width = max(len(r) for r in layers) - 2
-        paths.append(_csv(out / "layer_weights.csv", ["model", "row", *(f"layer_{k}" for k in range(width))], layers))
+        paths.append(write_csv(out / "layer_weights.csv", ["model", "row", *(f"layer_{k}" for k in range(width))], layers))
     return paths
 
 
@@ -114,14 +121,14 @@ def _comparison_tables(out: Path, results: dict[str, Any]) -> list[Path]:
     paths: list[Path] = []
     if "repetitions" in results.get("comparison", {}):
         rows = results["comparison"]["repetitions"]
-        paths.append(_csv(out / "repetitions_comparison.csv", list(rows[0]), [list(r.values()) for r in rows]))
+        paths.append(write_csv(out / "repetitions_comparison.csv", list(rows[0]), [list(r.values()) for r in rows]))
     if "comparison" in results:
         rows = results["comparison"]["rows"]
-        paths.append(_csv(out / "comparison.csv", ["quantity", "original", "enhanced", "delta", "better_is", "better"],
+        paths.append(write_csv(out / "comparison.csv", ["quantity", "original", "enhanced", "delta", "better_is", "better"],
                           [[r[k] for k in ("quantity", "original", "enhanced", "delta", "better_is", "better")]
                            for r in rows]))
         m, b = results["comparison"]["mcnemar"], results["comparison"]["bootstrap_ua"]
-        paths.append(_csv(out / "paired_tests.csv", PAIRED_COLUMNS, [
+        paths.append(write_csv(out / "paired_tests.csv", PAIRED_COLUMNS, [
             ["mcnemar", m["n"], None, m["method"], m["statistic"], m["p_value"], None, None, None,
              m["both_right"], m["only_original_right"], m["only_enhanced_right"], m["both_wrong"]],
             ["bootstrap_ua_over_speakers", results["comparison"]["n_paired"], b["n_speakers"],

@@ -4,7 +4,7 @@ A checkpoint is a `torch.save` of a plain dict, loadable with `weights_only=True
 
     {"format": "sier-checkpoint", "version": 1,
      "model_config": ModelConfig.to_dict(),
-     "meta": {...JSON-able: feature_config, classes, label_map, speakers, fold, ...},
+     "meta": {...JSON-able: feature_config, classes, label_map, speakers, fold, task, ...},
      "state_dict": {name: tensor}}
 
 State-dict keys under `upstream_top.` belong to a trainable upstream top that the trainer
@@ -49,6 +49,12 @@ class Checkpoint:
     def head_state_dict(self) -> dict[str, Tensor]:
         """The model's own weights: every key not under UPSTREAM_PREFIX."""
         return {k: v for k, v in self.state_dict.items() if not k.startswith(UPSTREAM_PREFIX)}
+
+    @property
+    def dimensions_only(self) -> bool:
+        """Whether the model learned arousal, valence and dominance only (`sier train --task
+        dimensions`): its class head is untrained, and no class or probability of it may be shown."""
+        return self.meta.get("task") == "dimensions"
 
     def has_upstream_top(self) -> bool:
         """Whether the checkpoint carries weights of a trainable upstream top."""

@@ -19,6 +19,7 @@ from sier.splits import PROTOCOLS
 BALANCES = ("weights", "sampler", "none")
 UPSTREAM_DROPOUTS = ("finetune", "pretrained")  # the keys of sier.features.upstream.TOP_DROPOUTS
 MONITORS = ("val_ua", "val_wa", "val_f1", "val_loss", "val_ccc")
+TASKS = ("classes", "dimensions")
 # Fields that may differ when resuming: where and how the run executes, not what it computes.
 RUNTIME_FIELDS = ("folds", "devices", "accelerator", "strategy", "num_nodes", "num_workers", "progress", "log_interval")
 
@@ -60,6 +61,7 @@ class TrainConfig:
     adversarial_weight: float = 0.1  # weight of the speaker CE in the loss (times alpha(p))
     adversarial_gamma: float = 10.0  # alpha(p) = 2 / (1 + exp(-gamma p)) - 1 over training progress p
     speaker_hidden: int = 128  # hidden size of the speaker classifier
+    task: str = "classes"  # "classes" (emotion classes) or "dimensions" (arousal, valence, dominance only; no class loss)
     dimension_weight: float = 0.0  # >0: also regress arousal, valence, dominance; loss + weight x (1 - mean CCC)
     all_rated: bool = False  # with dimension_weight: rated utterances of no class train/test the dimensions only
     # --- distillation (see sier.training.distill)
@@ -81,7 +83,8 @@ class TrainConfig:
     plateau_factor: float = 0.5  # LR multiplied by this after `plateau_patience` epochs without improvement
     plateau_patience: int = 3  # validations without improvement before a plateau decay; 0 = never
     grad_clip: float = 1.0  # gradient norm clipping (0 = off)
-    monitor: str = "val_ua"  # validation metric for early stopping, best model and plateau decay
+    monitor: str | None = None  # validation metric for early stopping, best model and plateau decay; None = val_ua
+    # (val_ccc for task "dimensions")
     early_stopping_patience: int = 10  # epochs without improvement before stopping; 0 = never stop early
     calibrate: bool = False  # fit a temperature on each fold's validation speakers after training (probabilities only)
     balance: str = "weights"  # class balance: "weights" (weighted CE), "sampler" (balanced batches), "none"
@@ -111,6 +114,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self._coerce_types()
         self._resolve_corpus()
+        self._resolve_task()
         problems = []
         if self.protocol not in PROTOCOLS:
             problems.append(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
@@ -120,6 +124,9 @@ class TrainConfig:
             problems.append(f"balance must be one of {BALANCES}, got {self.balance!r}")
         if self.upstream_dropout not in UPSTREAM_DROPOUTS:
             problems.append(f"upstream_dropout must be one of {UPSTREAM_DROPOUTS}, got {self.upstream_dropout!r}")
+        if self.task not in TASKS:
+            problems.append(f"task must be one of {TASKS}, got {self.task!r}")
+        problems += self._dimensions_only_problems()
         if self.monitor not in MONITORS:
             problems.append(f"monitor must be one of {MONITORS}, got {self.monitor!r}")
         for name in ("epochs", "batch_size", "num_nodes", "log_interval"):
@@ -160,6 +167,29 @@ class TrainConfig:
                 problems.append(str(exc))
         if problems:
             raise TrainingError("invalid training config: " + "; ".join(problems))
+
+    def _resolve_task(self) -> None:
+        """Task "dimensions" learns the dimensions of every rated utterance (all_rated, with
+        dimension_weight 1 unless given) and selects on val_ccc unless told otherwise."""
+        if self.task == "dimensions":
+            object.__setattr__(self, "all_rated", True)
+            if not self.dimension_weight:
+                object.__setattr__(self, "dimension_weight", 1.0)
+        if self.monitor is None:
+            object.__setattr__(self, "monitor", "val_ccc" if self.task == "dimensions" else "val_ua")
+
+    def _dimensions_only_problems(self) -> list[str]:
+        """What task "dimensions" cannot be combined with: everything that needs the classes."""
+        if self.task != "dimensions":
+            return []
+        problems = []
+        if self.monitor != "val_ccc":
+            problems.append(f"task dimensions selects the model on val_ccc (no class is learned), not {self.monitor}")
+        if self.teacher:
+            problems.append("task dimensions cannot distil a teacher (distillation transfers class probabilities)")
+        if self.calibrate:
+            problems.append("task dimensions has no class probabilities to calibrate; leave out --calibrate")
+        return problems
 
     def _resolve_corpus(self) -> None:
         """Fill in corpus and label_map from each other (the resolved config names both) and

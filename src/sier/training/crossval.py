@@ -299,6 +299,7 @@ def _meta(exp: Experiment, fold: Fold, fcfg: Any, top: Any) -> dict[str, Any]:
         "feature_config": fcfg.to_dict(),
         "classes": list(exp.classes),
         "label_map": exp.config.label_map,
+        "task": exp.config.task,
         "speakers": list(fold.train_speakers),
         "fold": fold.index,
         "upstream_top": top.spec() if top is not None else None,

@@ -25,8 +25,16 @@ log = logging.getLogger(__name__)
 
 def read_utterances(config: TrainConfig) -> list[Utterance]:
     """The manifests' utterances (pooled), or those read from corpus_root under the label map;
-    with dimension_weight > 0, TrainingError unless some of them are rated for the dimensions."""
+    with dimension_weight > 0, TrainingError unless some of them are rated for the dimensions.
+    Task "dimensions" keeps the rated ones only: nothing else can teach or test it."""
     utterances = _read_utterances(config)
+    if config.task == "dimensions":
+        from sier.corpora.dimensions import has_rating
+
+        unrated = sum(1 for u in utterances if not has_rating(u))
+        if unrated:
+            log.info("task dimensions: %d unrated utterance(s) left out", unrated)
+        utterances = [u for u in utterances if has_rating(u)] or utterances  # none rated: the check below says so
     if config.dimension_weight:
         from sier.corpora.dimensions import SCALES, rated
 

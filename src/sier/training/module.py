@@ -8,7 +8,8 @@ the speaker loss's gradient while the speaker head itself learns at full weight.
 With `dimension_weight` > 0 the loss adds that weight x (1 - CCC), the concordance of the
 predicted and rated arousal, valence and dominance over the batch's rated utterances,
 averaged over the dimensions: an auxiliary task for the emotion classes (its scores are
-logged as val_ccc and val_ccc_<dimension>).
+logged as val_ccc and val_ccc_<dimension>). With task "dimensions" it is the only task: no
+class loss, and the class metrics are NaN.
 With a `teacher` (sier.training.distill) the emotion term becomes (1 - w) CE + w T^2 KL
 from the teacher's softened distribution to the student's.
 """
@@ -130,17 +131,21 @@ class SERModule(L.LightningModule):
         self.log("alpha", alpha, on_step=True, on_epoch=False, batch_size=len(batch["labels"]))
         return loss
 
+    def _learns_classes(self) -> bool:
+        return self.config.task != "dimensions"
+
     def _class_loss(self, logits: Tensor, labels: Tensor) -> Tensor | None:
-        """Class-weighted cross-entropy over the utterances of a class; None if the batch has none."""
+        """Class-weighted cross-entropy over the utterances of a class; None if the batch has none
+        (or the task is the dimensions only)."""
         known = labels != NO_CLASS
-        if not known.any():
+        if not self._learns_classes() or not known.any():
             return None
         return F.cross_entropy(logits[known], labels[known], weight=self.class_weight)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         out = self.model(batch["features"], batch["lengths"], alpha=0.0)
         known = batch["labels"] != NO_CLASS
-        if known.any():
+        if self._learns_classes() and known.any():
             logits, labels = out["emotion_logits"][known], batch["labels"][known]
             self.val_loss.update(F.cross_entropy(logits, labels, weight=self.class_weight), weight=len(labels))
             for metric in (self.val_wa, self.val_ua, self.val_f1):
@@ -154,6 +159,15 @@ class SERModule(L.LightningModule):
 
     def _val_metrics(self) -> tuple:
         return self.val_wa, self.val_ua, self.val_f1, self.val_loss, self.val_dim_pred, self.val_dim_true
+
+    def _class_scores(self) -> dict[str, Tensor]:
+        """val_loss, val_wa, val_ua, val_f1 over the validation utterances of a class; NaN where
+        none was scored (task "dimensions")."""
+        names = ("val_loss", "val_wa", "val_ua", "val_f1")
+        metrics = (self.val_loss, self.val_wa, self.val_ua, self.val_f1)
+        if not self.val_loss.update_count:
+            return {name: torch.tensor(float("nan")) for name in names}
+        return {name: metric.compute() for name, metric in zip(names, metrics)}
 
     def _dimension_scores(self) -> dict[str, Tensor]:
         """val_ccc_<dimension> over the validation utterances rated for it, and their mean val_ccc."""
@@ -173,13 +187,7 @@ class SERModule(L.LightningModule):
             for metric in self._val_metrics():
                 metric.reset()
             return
-        values = {
-            "val_loss": self.val_loss.compute(),
-            "val_wa": self.val_wa.compute(),
-            "val_ua": self.val_ua.compute(),
-            "val_f1": self.val_f1.compute(),
-            **self._dimension_scores(),
-        }
+        values = {**self._class_scores(), **self._dimension_scores()}
         self.log_dict(values, prog_bar=True)
         train_loss = self.train_loss.compute() if self.train_loss.update_count else torch.tensor(float("nan"))
         self.epoch_row = {

@@ -22,7 +22,8 @@ def inference_device(config: TrainConfig) -> str:
 
 def write_predictions(exp: Experiment, fold: Fold, store: Any, test_set: Any, config: TrainConfig) -> None:
     """predictions/fold_<k>.csv from the best checkpoint: id, speaker, session, gender, label, pred, prob_*
-    (and pred_/rated_<dimension> for a model with dimensions)."""
+    (and pred_/rated_<dimension> for a model with dimensions; a model of the dimensions only
+    has no pred and prob_* columns)."""
     import torch
 
     from sier.corpora.dimensions import PRED_DIMENSIONS, RATED_DIMENSIONS, dimension_cells, normalized
@@ -30,21 +31,21 @@ def write_predictions(exp: Experiment, fold: Fold, store: Any, test_set: Any, co
     from sier.training.data import run_model
 
     model, ckpt = load_ser_model(best_model_path(exp.directory, fold.index))
-    classes = ckpt.meta["classes"]
+    classes = [] if ckpt.dimensions_only else ckpt.meta["classes"]
     device = inference_device(config)
     model.to(device)
     outs = [out for _, out in run_model(model, test_set, config.batch_size, device)]
-    probs_t = torch.cat([o["emotion_logits"].float().softmax(-1).cpu() for o in outs]) if outs \
-        else torch.zeros(0, len(classes))
+    probs = torch.cat([o["emotion_logits"].float().softmax(-1).cpu() for o in outs]).tolist() if outs and classes \
+        else [[] for _ in test_set.utterances]
     with_dims = bool(outs) and "dimensions" in outs[0]
     dims = torch.cat([o["dimensions"].float().cpu() for o in outs]).tolist() if with_dims else []
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["id", "speaker", "session", "gender", "label", "pred", *[f"prob_{c}" for c in classes],
-                     *((*PRED_DIMENSIONS, *RATED_DIMENSIONS) if with_dims else ())])
-    for i, (utt, p) in enumerate(zip(test_set.utterances, probs_t.tolist())):
-        pred = classes[max(range(len(p)), key=p.__getitem__)]
-        writer.writerow([utt.id, utt.speaker, utt.session, utt.gender, utt.label, pred, *[f"{x:.6f}" for x in p],
+    writer.writerow(["id", "speaker", "session", "gender", "label", *(["pred"] if classes else []),
+                     *[f"prob_{c}" for c in classes], *((*PRED_DIMENSIONS, *RATED_DIMENSIONS) if with_dims else ())])
+    for i, (utt, p) in enumerate(zip(test_set.utterances, probs)):
+        pred = [classes[max(range(len(p)), key=p.__getitem__)]] if classes else []
+        writer.writerow([utt.id, utt.speaker, utt.session, utt.gender, utt.label, *pred, *[f"{x:.6f}" for x in p],
                          *(dimension_cells(dims[i], normalized(utt)) if with_dims else ())])
     write_text(predictions_path(exp.directory, fold.index), buf.getvalue())
 
@@ -55,27 +56,38 @@ def read_metrics(path: Path) -> list[dict[str, float]]:
 
 
 def plot_curves(metrics_csv: Path, out: Path, title: str = "") -> None:
-    """Four panels over epochs: train/val loss, val WA/UA, val macro-F1, learning rate."""
+    """Panels over epochs: train/val loss, val WA/UA, val macro-F1, val CCC of the dimensions
+    (for a model with them), learning rate. Curves without a value (the class metrics of a
+    model of the dimensions only) are left out, and so are panels left empty."""
+    import math
+
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    from sier.corpora.dimensions import DIMENSIONS
+
     rows = read_metrics(metrics_csv) if metrics_csv.is_file() else []
     epochs = [r["epoch"] for r in rows]
-    fig = Figure(figsize=(10, 7), constrained_layout=True)
-    FigureCanvasAgg(fig)
     panels = [
         ("loss", [("train_loss", "train"), ("val_loss", "val")]),
         ("accuracy", [("val_wa", "val WA"), ("val_ua", "val UA")]),
         ("macro F1", [("val_f1", "val F1")]),
+        ("CCC (validation)", [("val_ccc", "mean"), *((f"val_ccc_{d}", d) for d in DIMENSIONS)]),
         ("learning rate (body)", [("lr", "lr")]),
     ]
+    panels = [(name, [(k, label) for k, label in series if any(math.isfinite(r.get(k, math.nan)) for r in rows)])
+              for name, series in panels]
+    panels = [(name, series) for name, series in panels if series] or panels[:1]
+    fig = Figure(figsize=(10, 3.5 * math.ceil(len(panels) / 2)), constrained_layout=True)
+    FigureCanvasAgg(fig)
     for i, (name, series) in enumerate(panels):
-        ax = fig.add_subplot(2, 2, i + 1)
+        ax = fig.add_subplot(math.ceil(len(panels) / 2), 2, i + 1)
         for key, label in series:
             ax.plot(epochs, [r[key] for r in rows], marker="o", markersize=3, label=label)
         ax.set_title(name)
         ax.set_xlabel("epoch")
-        ax.legend(loc="best", fontsize=8)
+        if series:
+            ax.legend(loc="best", fontsize=8)
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -96,6 +108,8 @@ def summarize(exp: Experiment, fold_indices: Sequence[int]) -> dict[str, Any]:
 
     from sier.training.metrics import classification_scores
 
+    if exp.config.task == "dimensions":
+        return _summarize_dimensions(exp, fold_indices)
     index = {c: i for i, c in enumerate(exp.classes)}
     folds_by_index = {f.index: f for f in exp.folds}
     per_fold, all_labels, all_preds, all_rows = [], [], [], []
@@ -129,6 +143,39 @@ def summarize(exp: Experiment, fold_indices: Sequence[int]) -> dict[str, Any]:
     return summary
 
 
+def _summarize_dimensions(exp: Experiment, fold_indices: Sequence[int]) -> dict[str, Any]:
+    """summary.json and summary.csv of a run of the dimensions only: the CCC of each dimension
+    per fold (over its rated test utterances), mean and std over folds (ddof=0), pooled."""
+    import numpy as np
+
+    from sier.corpora.dimensions import DIMENSIONS, RATED_DIMENSIONS
+
+    folds_by_index = {f.index: f for f in exp.folds}
+    per_fold, all_rows = [], []
+    for k in fold_indices:
+        path = predictions_path(exp.directory, k)
+        if not path.is_file():
+            continue
+        rows = read_predictions(path)
+        all_rows += rows
+        best = _best_of(exp.directory, k)
+        per_fold.append({"fold": k, "test_speakers": list(folds_by_index[k].test_speakers),
+                         "n": sum(1 for r in rows if any(r.get(c) for c in RATED_DIMENSIONS)),
+                         "ccc": _pooled_ccc(rows), "best_epoch": best.get("epoch"), "val_ccc": best.get("val_ccc")})
+    summary = {
+        "protocol": exp.protocol,
+        "task": "dimensions",
+        "folds": per_fold,
+        "mean": {d: float(np.mean([f["ccc"][d] for f in per_fold])) if per_fold else None for d in DIMENSIONS},
+        "std": {d: float(np.std([f["ccc"][d] for f in per_fold])) if per_fold else None for d in DIMENSIONS},
+        "pooled_ccc": _pooled_ccc(all_rows) if all_rows else {},
+        "n": sum(f["n"] for f in per_fold),
+    }
+    write_json(exp.directory / "summary.json", summary)
+    write_text(exp.directory / "summary.csv", _summary_csv(summary))
+    return summary
+
+
 def _pooled_ccc(rows: Sequence[dict[str, str]]) -> dict[str, float]:
     """CCC of each dimension over the test rows that are rated (see sier.evaluation.dimensions)."""
     import torch
@@ -154,30 +201,47 @@ def _best_of(exp_dir: Path, k: int) -> dict[str, Any]:
 def _summary_csv(summary: dict[str, Any]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["fold", "test_speakers", "n", "wa", "ua", "f1"])
+    keys = _summary_keys(summary)
+    dims_only = summary.get("task") == "dimensions"
+    writer.writerow(["fold", "test_speakers", "n", *(f"ccc_{k}" if dims_only else k for k in keys)])
     for f in summary["folds"]:
-        writer.writerow([f["fold"], " ".join(f["test_speakers"]), f["n"], *(f"{f[m]:.4f}" for m in ("wa", "ua", "f1"))])
+        scores = f["ccc"] if dims_only else f
+        writer.writerow([f["fold"], " ".join(f["test_speakers"]), f["n"], *(f"{scores[m]:.4f}" for m in keys)])
     if summary["folds"]:
         for name in ("mean", "std"):
-            writer.writerow([name, "", "", *(f"{summary[name][m]:.4f}" for m in ("wa", "ua", "f1"))])
-        p = summary["pooled"]
-        writer.writerow(["pooled", "", p["n"], *(f"{p[m]:.4f}" for m in ("wa", "ua", "f1"))])
+            writer.writerow([name, "", "", *(f"{summary[name][m]:.4f}" for m in keys)])
+        pooled = summary["pooled_ccc"] if dims_only else summary["pooled"]
+        n = summary["n"] if dims_only else pooled["n"]
+        writer.writerow(["pooled", "", n, *(f"{pooled[m]:.4f}" for m in keys)])
     return buf.getvalue()
 
 
+def _summary_keys(summary: dict[str, Any]) -> tuple[str, ...]:
+    """The scores of a summary: WA, UA, F1; or, for a run of the dimensions only, their CCCs."""
+    from sier.corpora.dimensions import DIMENSIONS
+
+    return DIMENSIONS if summary.get("task") == "dimensions" else ("wa", "ua", "f1")
+
+
 def summary_table(summary: dict[str, Any]) -> str:
-    """The printed table: one row per fold, mean +- std, pooled; figures in percent."""
-    lines = [f"{'fold':>6}  {'test speakers':<16} {'n':>5} {'WA %':>7} {'UA %':>7} {'F1 %':>7}"]
+    """The printed table: one row per fold, mean +- std, pooled; figures in percent (CCC x 100
+    for a run of the dimensions only)."""
+    dims_only = summary.get("task") == "dimensions"
+    keys = _summary_keys(summary)
+    names = [f"CCC {k[:3]}" if dims_only else f"{k.upper()} %" for k in keys]
+    lines = [f"{'fold':>6}  {'test speakers':<16} {'n':>5} " + " ".join(f"{n:>7}" for n in names)]
     for f in summary["folds"]:
+        scores = f["ccc"] if dims_only else f
         lines.append(f"{f['fold']:>6}  {','.join(f['test_speakers']):<16} {f['n']:>5} "
-                     f"{100 * f['wa']:>7.2f} {100 * f['ua']:>7.2f} {100 * f['f1']:>7.2f}")
+                     + " ".join(f"{100 * scores[m]:>7.2f}" for m in keys))
     if summary["folds"]:
-        mean, std, p = summary["mean"], summary["std"], summary["pooled"]
+        mean, std = summary["mean"], summary["std"]
+        pooled = summary["pooled_ccc"] if dims_only else summary["pooled"]
+        n = summary["n"] if dims_only else pooled["n"]
         lines.append(f"{'mean':>6}  {'+- std over folds':<16} {'':>5} "
-                     + " ".join(f"{100 * mean[m]:>5.2f}+-{100 * std[m]:.2f}" for m in ("wa", "ua", "f1")))
-        lines.append(f"{'pooled':>6}  {'all test utts':<16} {p['n']:>5} "
-                     f"{100 * p['wa']:>7.2f} {100 * p['ua']:>7.2f} {100 * p['f1']:>7.2f}")
-    if "pooled_ccc" in summary:
+                     + " ".join(f"{100 * mean[m]:>5.2f}+-{100 * std[m]:.2f}" for m in keys))
+        lines.append(f"{'pooled':>6}  {'all test utts':<16} {n:>5} " + " ".join(f"{100 * pooled[m]:>7.2f}" for m in keys))
+    if "pooled_ccc" in summary and not dims_only:
         lines.append("CCC of the dimensions, pooled test utterances: "
                      + ", ".join(f"{d} {v:.3f}" for d, v in summary["pooled_ccc"].items()))
     return "\n".join(lines)
