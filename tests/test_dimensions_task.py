@@ -104,3 +104,12 @@ def test_a_run_of_the_dimensions_only_learns_arousal_writes_no_class_and_is_repo
         assert heading in text
     assert " UA" not in text and "macro-F1" not in text  # no class score anywhere
     assert (report.out_dir / "dimensions.csv").is_file() and (report.out_dir / "figures" / "per_speaker_ccc.png").is_file()
+
+    from sier.evaluation.experiments_table import experiment_table, table_markdown
+
+    table = experiment_table([exp, enhanced])
+    assert "model" in table["columns"]  # the variants differ in the model (and its settings)
+    by_model = {r["model"]: r for r in table["rows"]}
+    assert by_model["baseline"]["mean"]["ccc_arousal"] == pytest.approx(summary["pooled_ccc"]["arousal"], abs=1e-4)
+    assert "ua" not in by_model["baseline"]["mean"] and by_model["baseline"]["n"] == 32
+    assert "CCC arousal" in table_markdown(table)

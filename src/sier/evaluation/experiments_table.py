@@ -7,7 +7,7 @@ over them. The columns are the config fields in which the variants differ (so an
 table names what was switched off), the folds and seeds, and the scores of
 sier.evaluation.repetitions: pooled WA, UA, macro-F1, the std of UA over test speakers and
 the worst speaker's UA, and for models with the dimension head the pooled CCC of arousal,
-valence and dominance. Variants tested on other data (manifest, corpus, label map, subset, protocol
+valence and dominance (all that a run of `--task dimensions` has). Variants tested on other data (manifest, corpus, label map, subset, protocol
 or folds) are not comparable; the table says so.
 """
 
@@ -89,8 +89,11 @@ def experiment_table(paths: Sequence[str | os.PathLike]) -> dict[str, Any]:
             notes.append(f"the seeds of {members[0].directory.name} tested different folds; compare their rows "
                          "with care")
         runs = [str(m.directory) for m in members]
-        scores = summarize_repetitions([m.predictions.labelled() for m in members], runs)
-        mean, std = dict(scores["mean"]), dict(scores["std"])
+        if members[0].predictions.dimensions_only:  # `--task dimensions`: its CCCs are all it has
+            mean, std, n = {}, {}, len(members[0].predictions)
+        else:
+            scores = summarize_repetitions([m.predictions.labelled() for m in members], runs)
+            mean, std, n = dict(scores["mean"]), dict(scores["std"]), scores["per_repetition"][0]["n"]
         for name, values in _dimension_ccc(members).items():
             mean[name] = float(np.mean(values))
             std[name] = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
@@ -99,7 +102,7 @@ def experiment_table(paths: Sequence[str | os.PathLike]) -> dict[str, Any]:
             "runs": runs,
             "seeds": [m.config.get("seed") for m in members],
             "folds": folds,
-            "n": scores["per_repetition"][0]["n"],
+            "n": n,
             "mean": mean,
             "std": std,
         })
