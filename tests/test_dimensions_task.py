@@ -113,3 +113,80 @@ def test_a_run_of_the_dimensions_only_learns_arousal_writes_no_class_and_is_repo
     assert by_model["baseline"]["mean"]["ccc_arousal"] == pytest.approx(summary["pooled_ccc"]["arousal"], abs=1e-4)
     assert "ua" not in by_model["baseline"]["mean"] and by_model["baseline"]["n"] == 32
     assert "CCC arousal" in table_markdown(table)
+
+
+def _dims_table(n: int = 60, speakers: int = 6, seed: int = 0, noise: float = 0.1, classes=()):
+    import numpy as np
+
+    from sier.evaluation.predictions import make_predictions
+
+    rng = np.random.default_rng(seed)
+    rated = rng.uniform(0, 1, (n, 3))
+    dims = np.clip(rated + noise * rng.standard_normal((n, 3)), 0, 1)
+    probs = rng.dirichlet(np.ones(len(classes)), n) if classes else np.zeros((n, 0))
+    return make_predictions(classes, [f"u{i}" for i in range(n)], [f"s{i % speakers}" for i in range(n)], [1] * n,
+                            ["F" if i % 2 else "M" for i in range(n)], ["neu"] * n, probs, dims=dims, rated=rated)
+
+
+def test_the_ccc_from_sums_is_sier_concordance_and_its_bootstrap_brackets_it():
+    import numpy as np
+
+    from sier.evaluation.dimensional import _speaker_sums, bootstrap_ccc, ccc_from_sums
+    from sier.training.metrics import concordance
+
+    table = _dims_table()
+    sums = _speaker_sums(table, 0, sorted(set(table.speaker.tolist())))
+    expected = float(concordance(torch.as_tensor(table.dims[:, 0]), torch.as_tensor(table.rated[:, 0])))
+    assert float(ccc_from_sums(sums.sum(0))) == pytest.approx(expected, abs=1e-6)  # concordance: float32
+    interval = bootstrap_ccc(table, n_boot=300)["arousal"]
+    assert interval["ci_low"] < interval["ccc"] < interval["ci_high"]
+    assert np.isnan(ccc_from_sums(np.array([1.0, 0.5, 0.5, 0.25, 0.25, 0.25])))  # one value: no CCC
+
+
+def test_a_paired_comparison_of_the_same_predictions_finds_no_difference_and_a_better_one_is_seen():
+    from sier.evaluation.dimensional import compare_dimensions
+
+    same = compare_dimensions(_dims_table(), _dims_table(), n_boot=200)
+    assert all(r["delta"] == 0 and r["ci_low"] == 0 == r["ci_high"] for r in same["rows"])
+    better = compare_dimensions(_dims_table(noise=0.4), _dims_table(noise=0.05), n_boot=200)
+    assert all(r["delta"] > 0.2 and r["ci_low"] > 0 and r["p_value"] < 0.01 for r in better["rows"]), better["rows"]
+
+
+def test_a_model_without_dimensions_cannot_be_set_against_one_of_the_dimensions_only(tmp_path):
+    import numpy as np
+
+    from sier.errors import EvaluationError
+    from sier.evaluation.predictions import make_predictions
+    from sier.evaluation.report import ModelRun, write_report
+
+    classifier = make_predictions(("neu", "ang"), ["u0", "u1"], ["s0", "s1"], [1, 1], ["F", "M"], ["neu", "ang"],
+                                  np.eye(2))
+    runs = [ModelRun("original", classifier), ModelRun("enhanced", _dims_table())]
+    with pytest.raises(EvaluationError, match="the original model .* predicts no dimensions"):
+        write_report(runs, tmp_path, max_attention_examples=0, n_boot=20)
+
+
+def test_a_predictions_file_of_the_dimensions_only_reads_without_pred_and_prob_columns(tmp_path):
+    from sier.errors import EvaluationError
+
+    path = tmp_path / "fold_2.csv"
+    path.write_text("id,speaker,session,gender,label,pred_arousal,pred_valence,pred_dominance,"
+                    "rated_arousal,rated_valence,rated_dominance\nu0,s0,1,F,xxx,0.1,0.2,0.3,0.2,,0.4\n")
+    table = read_predictions_csv(path)
+    assert table.dimensions_only and table.fold.tolist() == [2] and table.pred.tolist() == [""]
+    assert table.dims.tolist() == [[0.1, 0.2, 0.3]] and table.labelled_mask().tolist() == [False]
+    path.write_text("id,speaker,session,gender,label\nu0,s0,1,F,neu\n")
+    with pytest.raises(EvaluationError, match="not a sier predictions table"):
+        read_predictions_csv(path)
+
+
+def test_predict_serve_and_export_refuse_a_model_of_the_dimensions_only(tmp_path):
+    from sier.errors import InferenceError
+    from sier.inference.recognizer import Recognizer
+    from sier.models import ModelConfig, build_model, save_checkpoint
+
+    model = build_model(ModelConfig(kind="baseline", input_dim=80, num_classes=4, num_dimensions=3))
+    meta = {"classes": ["neu", "hap", "ang", "sad"], "task": "dimensions", "feature_config": {"upstream": "fbank"}}
+    save_checkpoint(tmp_path / "m.pth", model, model.cfg, meta)
+    with pytest.raises(InferenceError, match=r"m.pth: a model of the dimensions only .* score it with `sier evaluate`"):
+        Recognizer.from_checkpoint(tmp_path / "m.pth")

@@ -94,6 +94,11 @@ class Recognizer:
             raise InferenceError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}.")
         model, ckpt = load_ser_model(path)
         meta = ckpt.meta
+        if ckpt.dimensions_only:  # its class head was never trained: no label may come from it
+            raise InferenceError(
+                f"{path}: a model of the dimensions only (trained with --task dimensions) has no class to predict, and "
+                "predict, stream, serve and export show classes; score it with `sier evaluate`, or train with "
+                "--dimension_weight for a classifier that also predicts arousal, valence and dominance.")
         if "feature_config" not in meta or "classes" not in meta:
             raise InferenceError(f"{path}: checkpoint meta lacks feature_config or classes; it was not written by sier train.")
         stats = _speaker_stats(path, meta, speaker_stats)
