@@ -27,11 +27,17 @@ from sier.evaluation.dimensional import analyse_dimensions, compare_dimensions
 from sier.evaluation.dimensions import pooled_ccc
 from sier.evaluation.layers import layer_weight_summary
 from sier.evaluation.markdown import _layers_section, _md_table, _probe_section
-from sier.evaluation.predictions import Predictions, write_predictions_csv
-from sier.evaluation.report import ModelRun, Report, attention_figures, jsonable, speaker_probe
+from sier.evaluation.predictions import Predictions
+from sier.evaluation.report import (
+    ModelRun,
+    Report,
+    attention_figures,
+    save_report,
+    speaker_probe,
+    write_run_predictions,
+)
 from sier.evaluation.speakers import ALL_GROUP_KEYS
 from sier.evaluation.tables import dimension_rows, probe_rows, write_csv
-from sier.fileio import write_json, write_text
 
 
 def _scored(run: ModelRun) -> Predictions:
@@ -91,16 +97,9 @@ def write_dimensional_report(runs: Sequence[ModelRun], out_dir: str | os.PathLik
     by_name = {run.name: _scored(run) for run in runs}
     if {"original", "enhanced"} <= set(by_name):
         results["comparison"] = compare_dimensions(by_name["original"], by_name["enhanced"], n_boot, seed)
-    for name, table in by_name.items():
-        write_predictions_csv(out / f"predictions_{name}.csv", table)
+    write_run_predictions(out, runs)
     _write_tables(out, results)
-    figs = _figures(out, runs, results, max_attention_examples, seed)
-    results["figures"] = {k: [os.path.relpath(p, out) for p in v] for k, v in figs.items()}
-    json_path = out / "evaluation.json"
-    write_json(json_path, jsonable(results))
-    report_path = out / "report.md"
-    write_text(report_path, render(results, figs, out))
-    return Report(out, report_path, json_path, tuple(p for v in figs.values() for p in v), results)
+    return save_report(out, results, _figures(out, runs, results, max_attention_examples, seed), render)
 
 
 # ---------------------------------------------------------------- tables and figures

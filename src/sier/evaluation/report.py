@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -248,17 +248,28 @@ def write_report(runs: Sequence[ModelRun], out_dir: str | os.PathLike, max_atten
         reps = [results["models"][n].get("repetitions") for n in ("original", "enhanced")]
         if all(reps):
             results["comparison"]["repetitions"] = compare_repetitions(*reps)
-    for run in runs:  # every test row, those of no class too (all_rated)
-        write_predictions_csv(out / f"predictions_{run.name}.csv", run.rated if run.rated is not None else run.predictions)
-        for condition, table in run.conditions.items():  # "noise:10" -> predictions_enhanced_noise_10.csv
-            write_predictions_csv(out / f"predictions_{run.name}_{condition.replace(':', '_')}.csv", table)
+    write_run_predictions(out, runs)
     write_tables(out, results)
-    figs = _figures(out, runs, results, max_attention_examples, seed)
+    return save_report(out, results, _figures(out, runs, results, max_attention_examples, seed), render_markdown)
+
+
+def write_run_predictions(out: Path, runs: Sequence[ModelRun]) -> None:
+    """predictions_<model>.csv with every test row (those of no class too, all_rated), and one
+    file per altered condition ("noise:10" -> predictions_enhanced_noise_10.csv)."""
+    for run in runs:
+        write_predictions_csv(out / f"predictions_{run.name}.csv", run.rated if run.rated is not None else run.predictions)
+        for condition, table in run.conditions.items():
+            write_predictions_csv(out / f"predictions_{run.name}_{condition.replace(':', '_')}.csv", table)
+
+
+def save_report(out: Path, results: dict[str, Any], figs: dict[str, list[Path]],
+                render: Callable[[dict[str, Any], dict[str, list[Path]], Path], str]) -> Report:
+    """Write evaluation.json (`results` with the figures' paths) and report.md (`render` of them)."""
     results["figures"] = {k: [os.path.relpath(p, out) for p in v] for k, v in figs.items()}
     json_path = out / "evaluation.json"
     write_json(json_path, jsonable(results))
     report_path = out / "report.md"
-    write_text(report_path, render_markdown(results, figs, out))
+    write_text(report_path, render(results, figs, out))
     return Report(out, report_path, json_path, tuple(p for v in figs.values() for p in v), results)
 
 
