@@ -7,8 +7,9 @@ over them. The columns are the config fields in which the variants differ (so an
 table names what was switched off), the folds and seeds, and the scores of
 sier.evaluation.repetitions: pooled WA, UA, macro-F1, the std of UA over test speakers and
 the worst speaker's UA, and for models with the dimension head the pooled CCC of arousal,
-valence and dominance (all that a run of `--task dimensions` has). Variants tested on other data (manifest, corpus, label map, subset, protocol
-or folds) are not comparable; the table says so.
+valence and dominance (all that a run of `--task dimensions` has). Variants tested on
+other data (manifest, corpus, label map, subset, protocol or folds) are not comparable; the
+table says so.
 """
 
 from __future__ import annotations

@@ -4,9 +4,10 @@ Columns follow the `predictions/fold_<k>.csv` files of an experiment: id, speake
 gender, label, pred, prob_<class>... (in logit order); `fold` is added when folds are
 pooled, `corpus` where the evaluation knows it. A model trained with dimensions adds
 pred_<dimension> and rated_<dimension> (arousal, valence, dominance on 0..1, see
-sier.corpora.dimensions; rated is empty where the corpus gives none). A model of the dimensions only
-(`sier train --task dimensions`) has no class: its table has no classes, no prob_ columns,
-and an empty pred. Held as numpy arrays (no pandas), so that metrics can select rows cheaply.
+sier.corpora.dimensions; rated is empty where the corpus gives none). A model of the
+dimensions only (`sier train --task dimensions`) has no class: its table has no classes, no
+prob_ columns and an empty pred. Held as numpy arrays (no pandas), so that metrics can
+select rows cheaply.
 """
 
 from __future__ import annotations
