@@ -31,7 +31,7 @@ from sier.evaluation.predictions import Predictions
 from sier.evaluation.report import (
     ModelRun,
     Report,
-    attention_figures,
+    common_figures,
     save_report,
     speaker_probe,
     write_run_predictions,
@@ -134,11 +134,9 @@ def _figures(out: Path, runs: Sequence[ModelRun], results: dict[str, Any], max_a
              seed: int) -> dict[str, list[Path]]:
     fig_dir = out / "figures"
     models = results["models"]
-    figs: dict[str, list[Path]] = {}
-    for run in runs:
-        if run.curves:
-            figs.setdefault("training", []).append(plots.training_curves(
-                run.curves, fig_dir / f"training_{run.name}.png", f"{run.name}: training curves"))
+    # a classifier's embeddings belong to its labelled rows only (all_rated): no t-SNE of it then
+    figs = common_figures(fig_dir, runs, models, max_attention, seed,
+                          lambda run: (_scored(run), run.embeddings if run.rated is None else None))
     for key in ALL_GROUP_KEYS:
         per = {n: r["dimensions"].get(f"per_{key}") for n, r in models.items()}
         if not all(per.values()):
@@ -148,27 +146,6 @@ def _figures(out: Path, runs: Sequence[ModelRun], results: dict[str, Any], max_a
         low = min([0.0, *(v for by_group in values.values() for v in by_group.values() if np.isfinite(v))])
         figs.setdefault("groups", []).append(plots.group_bars(
             values, counts, fig_dir / f"per_{key}_ccc.png", f"CCC per {key}", "CCC", ylim=(low - 0.05, 1.08)))
-    probe = {n: r["probe"]["per_fold"] for n, r in models.items() if r["probe"]["per_fold"]}
-    if probe:
-        figs["probe"] = [plots.probe_bars(probe, fig_dir / "speaker_probe.png",
-                                          "speaker probe on embeddings of unseen speakers\n(lower = more speaker-invariant)")]
-    for run in runs:
-        t = _scored(run)
-        embeddings = run.embeddings if run.rated is None else None  # a classifier's embeddings: its labelled rows
-        if embeddings is None or len(embeddings) != len(t):
-            continue
-        folds = t.folds()
-        path = plots.tsne({k: embeddings[t.fold == k] for k in folds}, {k: t.label[t.fold == k] for k in folds},
-                          {k: t.speaker[t.fold == k] for k in folds}, fig_dir / f"tsne_{run.name}.png",
-                          f"{run.name}: t-SNE of test embeddings (colour: the corpus's label)", seed=seed,
-                          classes=sorted(set(t.label.tolist())))
-        if path:
-            figs.setdefault("tsne", []).append(path)
-    layers = {n: r["layer_weights"] for n, r in models.items() if "layer_weights" in r}
-    if layers:
-        figs["layers"] = [plots.layer_weight_bars(layers, fig_dir / "layer_weights.png",
-                                                  "upstream layer weights (mean over folds, std as bars)")]
-    figs["attention"] = attention_figures(fig_dir, runs, max_attention)
     return figs
 
 

@@ -152,12 +152,10 @@ def _condition_row(table: Predictions) -> dict[str, Any]:
 def _figures(out: Path, runs: Sequence[ModelRun], results: dict[str, Any], max_attention: int,
              seed: int) -> dict[str, list[Path]]:
     fig_dir = out / "figures"
-    figs: dict[str, list[Path]] = {}
     models = results["models"]
+    figs = common_figures(fig_dir, runs, models, max_attention, seed,
+                          lambda run: (run.predictions, run.embeddings))
     for run in runs:
-        if run.curves:
-            figs.setdefault("training", []).append(
-                plots.training_curves(run.curves, fig_dir / f"training_{run.name}.png", f"{run.name}: training curves"))
         pooled = models[run.name]["metrics"]["pooled"]
         figs.setdefault("confusion", []).append(plots.confusion(
             pooled["confusion"], pooled["confusion_normalized"], run.predictions.classes,
@@ -175,23 +173,38 @@ def _figures(out: Path, runs: Sequence[ModelRun], results: dict[str, Any], max_a
     figs["groups"].append(plots.per_class_f1(
         {n: {c["class"]: c["f1"] for c in r["metrics"]["pooled"]["per_class"]} for n, r in models.items()},
         fig_dir / "per_class_f1.png", "F1 per class (pooled)", runs[0].predictions.classes))
+    figs["calibration"] = [plots.reliability({n: r["calibration"]["bins"] for n, r in models.items()},
+                                             fig_dir / "reliability.png",
+                                             "reliability: accuracy per confidence bin (pooled test utterances)")]
+    return figs
+
+
+def common_figures(fig_dir: Path, runs: Sequence[ModelRun], models: dict[str, Any], max_attention: int, seed: int,
+                   embedded: Callable[[ModelRun], tuple[Predictions, np.ndarray | None]]) -> dict[str, list[Path]]:
+    """The figures of every report, by kind: training curves, speaker probe, t-SNE of the rows
+    and embeddings `embedded(run)` gives (none where the embeddings are None or do not match),
+    upstream layer weights and attention maps."""
+    figs: dict[str, list[Path]] = {}
+    for run in runs:
+        if run.curves:
+            figs.setdefault("training", []).append(
+                plots.training_curves(run.curves, fig_dir / f"training_{run.name}.png", f"{run.name}: training curves"))
     probe_rows = {n: r["probe"]["per_fold"] for n, r in models.items() if r["probe"]["per_fold"]}
     if probe_rows:
         figs["probe"] = [plots.probe_bars(probe_rows, fig_dir / "speaker_probe.png",
                                           "speaker probe on embeddings of unseen speakers\n(lower = more speaker-invariant)")]
     for run in runs:
-        if run.embeddings is None:
+        t, embeddings = embedded(run)
+        if embeddings is None or len(embeddings) != len(t):
             continue
-        t = run.predictions
         folds = t.folds()
-        path = plots.tsne({k: run.embeddings[t.fold == k] for k in folds}, {k: t.label[t.fold == k] for k in folds},
+        colour = "" if t.classes else " (colour: the corpus's label)"  # a model of the dimensions only
+        path = plots.tsne({k: embeddings[t.fold == k] for k in folds}, {k: t.label[t.fold == k] for k in folds},
                           {k: t.speaker[t.fold == k] for k in folds}, fig_dir / f"tsne_{run.name}.png",
-                          f"{run.name}: t-SNE of test embeddings", seed=seed, classes=t.classes)
+                          f"{run.name}: t-SNE of test embeddings{colour}", seed=seed,
+                          classes=t.classes or sorted(set(t.label.tolist())))
         if path:
             figs.setdefault("tsne", []).append(path)
-    figs["calibration"] = [plots.reliability({n: r["calibration"]["bins"] for n, r in models.items()},
-                                             fig_dir / "reliability.png",
-                                             "reliability: accuracy per confidence bin (pooled test utterances)")]
     layers = {n: r["layer_weights"] for n, r in models.items() if "layer_weights" in r}
     if layers:
         figs["layers"] = [plots.layer_weight_bars(layers, fig_dir / "layer_weights.png",
