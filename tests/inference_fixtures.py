@@ -12,9 +12,10 @@ _VOWELS = [(730, 1090, 2440), (270, 2290, 3010), (300, 870, 2240), (530, 1840, 2
 
 
 def make_checkpoint(path: str | Path, upstream: str = "fbank", input_dim: int = 80, kind: str = "enhanced",
-                    seed: int = 0, model: dict | None = None, **feature_overrides) -> Path:
+                    seed: int = 0, model: dict | None = None, meta: dict | None = None, **feature_overrides) -> Path:
     """A sier checkpoint with random weights (no training) for `upstream` ("fbank" or a folder).
-    model: ModelConfig fields that replace the small defaults used here (e.g. the bench's sizes)."""
+    model: ModelConfig fields that replace the small defaults used here (e.g. the bench's sizes);
+    meta: entries added to the checkpoint's meta (e.g. {"task": "dimensions"})."""
     import torch
 
     from sier.features.config import FeatureConfig
@@ -30,6 +31,7 @@ def make_checkpoint(path: str | Path, upstream: str = "fbank", input_dim: int = 
         "speakers": ["Ses01F", "Ses01M", "Ses02F"],
         "fold": 1,
         "upstream_top": None,
+        **(meta or {}),
     }
     path = Path(path)
     save_checkpoint(path, build_model(cfg).eval(), cfg, meta)

@@ -178,15 +178,3 @@ def test_a_predictions_file_of_the_dimensions_only_reads_without_pred_and_prob_c
     path.write_text("id,speaker,session,gender,label\nu0,s0,1,F,neu\n")
     with pytest.raises(EvaluationError, match="not a sier predictions table"):
         read_predictions_csv(path)
-
-
-def test_predict_serve_and_export_refuse_a_model_of_the_dimensions_only(tmp_path):
-    from sier.errors import InferenceError
-    from sier.inference.recognizer import Recognizer
-    from sier.models import ModelConfig, build_model, save_checkpoint
-
-    model = build_model(ModelConfig(kind="baseline", input_dim=80, num_classes=4, num_dimensions=3))
-    meta = {"classes": ["neu", "hap", "ang", "sad"], "task": "dimensions", "feature_config": {"upstream": "fbank"}}
-    save_checkpoint(tmp_path / "m.pth", model, model.cfg, meta)
-    with pytest.raises(InferenceError, match=r"m.pth: a model of the dimensions only .* score it with `sier evaluate`"):
-        Recognizer.from_checkpoint(tmp_path / "m.pth")

@@ -83,6 +83,7 @@ console.log(JSON.stringify({
   bars: live.barsOf({label: "ang", probs: {neu: 0.1, ang: 0.9}}, ["neu", "ang", "sad"]),
   dims: live.dimensionsText({dimensions: {arousal: 0.625, valence: 0.4, dominance: 0.551}}),
   noDims: live.dimensionsText({label: "neu", probs: {neu: 1}}),
+  dimsBars: live.barsOf({dimensions: {arousal: 0.6, valence: 0.4, dominance: 0.5}}, []),
 }));
 """
 
@@ -103,6 +104,8 @@ def test_the_script_resamples_to_16k_pcm_that_the_stream_answers(recognizer, tmp
     assert got["bars"] == [{"cls": "neu", "prob": 0.1, "top": False}, {"cls": "ang", "prob": 0.9, "top": True},
                            {"cls": "sad", "prob": 0, "top": False}]
     assert got["dims"] == "arousal 0.63 · valence 0.40 · dominance 0.55" and got["noDims"] == ""
+    assert got["dimsBars"] == [{"cls": "arousal", "prob": 0.6, "top": False}, {"cls": "valence", "prob": 0.4,
+                               "top": False}, {"cls": "dominance", "prob": 0.5, "top": False}]
 
     # the script's PCM of 3 s of speech-like audio, sent as the page sends it
     del got

@@ -11,6 +11,10 @@ Two graphs can be exported:
   fbank front-end the log-mel computation stays in PyTorch and only the network is exported
   (the classifier graph); ``export_onnx(whole=True)`` says so in its notes.
 
+A model with the dimension head has a second output, ``dimensions`` [B, 3] (arousal, valence,
+dominance on 0..1). A model of the dimensions only (``--task dimensions``) has that output
+alone: its class head was never trained, so its logits are not exported.
+
 Exports use the TorchScript exporter (``dynamo=False``), opset 17, dynamic batch and time
 axes, and a batch of 2 examples of different lengths, which is what exported correctly at
 every length (see STACK-NOTES). int8 is dynamic quantisation of the weights of MatMul/Gemm
@@ -45,57 +49,65 @@ OPSET = 17
 INT8_OP_TYPES = ("MatMul", "Gemm")  # dynamic int8 on these; Conv stays fp32 (ConvInteger is slow on CPU)
 
 
-def _graph_outputs(out: dict[str, Tensor]) -> Tensor | tuple[Tensor, Tensor]:
-    """emotion_logits, and the dimensions of a model with the dimension head (a second output)."""
-    return (out["emotion_logits"], out["dimensions"]) if "dimensions" in out else out["emotion_logits"]
+def output_names(model: nn.Module, dimensions_only: bool = False) -> tuple[str, ...]:
+    """The graph outputs of `model`: emotion_logits, then dimensions where it has the head;
+    dimensions alone for a model of the dimensions only."""
+    if dimensions_only:
+        return ("dimensions",)
+    return ("emotion_logits", "dimensions") if _has_dimensions(model) else ("emotion_logits",)
+
+
+def _select(out: dict[str, Tensor], names: Sequence[str]) -> Tensor | tuple[Tensor, ...]:
+    return out[names[0]] if len(names) == 1 else tuple(out[n] for n in names)
 
 
 class ClassifierGraph(nn.Module):
-    """features [B, T, D], lengths [B] -> emotion_logits [B, C] (and dimensions [B, 3] where the
-    model predicts them): the exported classifier."""
+    """features [B, T, D], lengths [B] -> the model's `outputs` (output_names): the exported classifier."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, outputs: Sequence[str] = ("emotion_logits",)) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.outputs = model, tuple(outputs)
 
-    def forward(self, features: Tensor, lengths: Tensor) -> Tensor | tuple[Tensor, Tensor]:
-        return _graph_outputs(self.model(features, lengths))
+    def forward(self, features: Tensor, lengths: Tensor) -> Tensor | tuple[Tensor, ...]:
+        return _select(self.model(features, lengths), self.outputs)
 
 
 class WholeGraph(nn.Module):
-    """waveform [B, samples] (equal lengths, 16 kHz) -> emotion_logits [B, C] (and dimensions).
+    """waveform [B, samples] (equal lengths, 16 kHz) -> the model's `outputs` (output_names).
 
     `frontend(waveform [B, S]) -> features [B, T, D] or [B, L, T, D]` is the frozen upstream
     prefix run on a batch; `model(features, lengths)` is the SER model (top + head).
     """
 
-    def __init__(self, frontend: nn.Module, model: nn.Module) -> None:
+    def __init__(self, frontend: nn.Module, model: nn.Module, outputs: Sequence[str] = ("emotion_logits",)) -> None:
         super().__init__()
         self.frontend = frontend
-        self.model = model
+        self.model, self.outputs = model, tuple(outputs)
 
-    def forward(self, waveform: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+    def forward(self, waveform: Tensor) -> Tensor | tuple[Tensor, ...]:
         features = self.frontend(waveform)
         frames = features.shape[-2]
         lengths = torch.ones(features.shape[0], dtype=torch.long) * frames
-        return _graph_outputs(self.model(features, lengths))
+        return _select(self.model(features, lengths), self.outputs)
 
 
 @dataclass
 class ParityReport:
     """How closely an ONNX graph follows the PyTorch model."""
 
-    max_abs_diff: float  # over all cases, on the logits
-    agreement: float  # fraction of examples with the same argmax
+    max_abs_diff: float | None  # over all cases, on the logits (None: a model of the dimensions only)
+    agreement: float | None  # fraction of examples with the same argmax
     cases: list[dict] = field(default_factory=list)  # per (batch, length): diff and agreement
     rel_diff: float = 0.0  # max_abs_diff / the largest |logit - mean logit of its example| (scale-free)
     dimensions_max_abs_diff: float | None = None  # on the dimensions (0..1), for a model that predicts them
 
     def summary(self) -> str:
-        dims = "" if self.dimensions_max_abs_diff is None else \
-            f", max |dimension diff| {self.dimensions_max_abs_diff:.2e}"
-        return (f"max |logit diff| {self.max_abs_diff:.2e} ({100 * self.rel_diff:.1f} % of the logit range), "
-                f"argmax agreement {100 * self.agreement:.1f} %{dims}")
+        parts = [] if self.max_abs_diff is None else [
+            f"max |logit diff| {self.max_abs_diff:.2e} ({100 * self.rel_diff:.1f} % of the logit range)",
+            f"argmax agreement {100 * self.agreement:.1f} %"]
+        if self.dimensions_max_abs_diff is not None:
+            parts.append(f"max |dimension diff| {self.dimensions_max_abs_diff:.2e}")
+        return ", ".join(parts)
 
 
 def compare_logits(reference: np.ndarray, got: np.ndarray) -> ParityReport:
@@ -137,9 +149,9 @@ def onnx_session(path: str | os.PathLike, threads: int | None = None):
         raise InferenceError(f"{path}: cannot load ONNX model ({exc}); re-run sier export.") from exc
 
 
-def _export(module: nn.Module, args: tuple, path: Path, input_names, dynamic_axes, dimensions: bool = False) -> None:
+def _export(module: nn.Module, args: tuple, path: Path, input_names, dynamic_axes) -> None:
     module.eval()
-    outputs = ["emotion_logits", *(["dimensions"] if dimensions else [])]
+    outputs = list(module.outputs)
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter warns about every traced branch
@@ -155,20 +167,21 @@ def _export(module: nn.Module, args: tuple, path: Path, input_names, dynamic_axe
         )
 
 
-def export_classifier(model: nn.Module, input_dim: int, path: str | os.PathLike, input_layers: int = 1) -> Path:
-    """Export `model` (features, lengths -> dict) as an ONNX graph features, lengths -> logits."""
+def export_classifier(model: nn.Module, input_dim: int, path: str | os.PathLike, input_layers: int = 1,
+                      dimensions_only: bool = False) -> Path:
+    """Export `model` (features, lengths -> dict) as an ONNX graph features, lengths -> logits
+    (and dimensions; or dimensions alone, see output_names)."""
     path = Path(path)
     shape = (2, 40, input_dim) if input_layers == 1 else (2, input_layers, 40, input_dim)
     features = torch.randn(*shape)
     lengths = torch.tensor([40, 27])
     time_axis = 1 if input_layers == 1 else 2
     _export(
-        ClassifierGraph(model),
+        ClassifierGraph(model, output_names(model, dimensions_only)),
         (features, lengths),
         path,
         ["features", "lengths"],
         {"features": {0: "batch", time_axis: "frames"}, "lengths": {0: "batch"}},
-        _has_dimensions(model),
     )
     return path
 
@@ -178,12 +191,13 @@ def _has_dimensions(model: nn.Module) -> bool:
     return getattr(getattr(head, "cfg", None), "num_dimensions", 0) > 0
 
 
-def export_whole(frontend: nn.Module, model: nn.Module, path: str | os.PathLike, example_s: float = 1.0) -> Path:
-    """Export frontend + model as an ONNX graph waveform [B, samples] -> logits."""
+def export_whole(frontend: nn.Module, model: nn.Module, path: str | os.PathLike, example_s: float = 1.0,
+                 dimensions_only: bool = False) -> Path:
+    """Export frontend + model as an ONNX graph waveform [B, samples] -> logits (see output_names)."""
     path = Path(path)
     waveform = 0.1 * torch.randn(2, int(example_s * SAMPLE_RATE))
-    _export(WholeGraph(frontend, model), (waveform,), path, ["waveform"], {"waveform": {0: "batch", 1: "samples"}},
-            _has_dimensions(model))
+    _export(WholeGraph(frontend, model, output_names(model, dimensions_only)), (waveform,), path, ["waveform"],
+            {"waveform": {0: "batch", 1: "samples"}})
     return path
 
 
@@ -217,31 +231,35 @@ def check_parity(
     batch_sizes: Sequence[int] = (1, 2, 3),
     lengths: Sequence[int] = (50, 150, 301),
 ) -> ParityReport:
-    """Compare `reference(**inputs) -> logits` (a tensor, or a tuple of logits and dimensions)
-    with the ONNX `session` on every (batch size, length) pair; inputs come from
-    `make_inputs(batch, length)`."""
-    cases, refs, gots = [], [], []
-    dims_diff = None
+    """Compare `reference(**inputs)` (a graph module's outputs: a tensor or a tuple, in the
+    order of the session's outputs) with the ONNX `session` on every (batch size, length)
+    pair; inputs come from `make_inputs(batch, length)`."""
+    names = [o.name for o in session.get_outputs()]
+    cases, refs, gots = [], {n: [] for n in names}, {n: [] for n in names}
     for batch in batch_sizes:
         for length in lengths:
             inputs = make_inputs(batch, length)
-            ref, *ref_dims = _as_outputs(reference(**inputs))
-            got, *got_dims = session.run(None, inputs)
-            if ref_dims and got_dims:
-                diff = float(np.abs(ref_dims[0] - got_dims[0]).max())
-                dims_diff = diff if dims_diff is None else max(dims_diff, diff)
-            cases.append({"batch": batch, "length": length, "max_abs_diff": float(np.abs(ref - got).max()),
-                          "agreement": _agreement(ref, got)})
-            refs.append(ref)
-            gots.append(got)
-    report = compare_logits(np.concatenate(refs), np.concatenate(gots))
+            ref = dict(zip(names, _as_outputs(reference(**inputs))))
+            got = dict(zip(names, session.run(None, inputs)))
+            case = {"batch": batch, "length": length}
+            for n in names:
+                refs[n].append(ref[n])
+                gots[n].append(got[n])
+                case["max_abs_diff" if n == "emotion_logits" else f"{n}_max_abs_diff"] = \
+                    float(np.abs(ref[n] - got[n]).max())
+            if "emotion_logits" in names:
+                case["agreement"] = _agreement(ref["emotion_logits"], got["emotion_logits"])
+            cases.append(case)
+    joined = {n: (np.concatenate(refs[n]), np.concatenate(gots[n])) for n in names}
+    report = compare_logits(*joined["emotion_logits"]) if "emotion_logits" in joined else ParityReport(None, None)
     report.cases = cases
-    report.dimensions_max_abs_diff = dims_diff
+    if "dimensions" in joined:
+        report.dimensions_max_abs_diff = float(np.abs(joined["dimensions"][0] - joined["dimensions"][1]).max())
     return report
 
 
 def _as_outputs(out: Tensor | tuple[Tensor, ...]) -> list[np.ndarray]:
-    """A graph's outputs (logits, and dimensions where it has them) as numpy arrays."""
+    """A graph's outputs as numpy arrays."""
     return [t.numpy() for t in (out if isinstance(out, tuple) else (out,))]
 
 
@@ -255,7 +273,7 @@ def classifier_parity(model: nn.Module, session, input_dim: int, input_layers: i
         lens = np.array([length] + [int(gen.integers(max(1, length // 3), length + 1)) for _ in range(batch - 1)])
         return {"features": gen.standard_normal(shape).astype(np.float32), "lengths": lens.astype(np.int64)}
 
-    graph = ClassifierGraph(model).eval()
+    graph = ClassifierGraph(model, [o.name for o in session.get_outputs()]).eval()
 
     def ref(features, lengths):
         with torch.inference_mode():
@@ -272,7 +290,7 @@ def whole_parity(frontend: nn.Module, model: nn.Module, session, seed: int = 0,
     def make(batch: int, length: int) -> dict[str, np.ndarray]:
         return {"waveform": (0.1 * gen.standard_normal((batch, length))).astype(np.float32)}
 
-    graph = WholeGraph(frontend, model).eval()
+    graph = WholeGraph(frontend, model, [o.name for o in session.get_outputs()]).eval()
 
     def ref(waveform):
         with torch.inference_mode():
@@ -329,9 +347,9 @@ def export_model(checkpoint: str | os.PathLike, out: str | os.PathLike, whole: b
     try:
         if whole:
             frontend = BatchedPrefix(rec.frontend)
-            export_whole(frontend, rec.model, out)
+            export_whole(frontend, rec.model, out, dimensions_only=rec.dimensions_only)
         else:
-            export_classifier(rec.model, dim, out, layers)
+            export_classifier(rec.model, dim, out, layers, rec.dimensions_only)
     except Exception as exc:  # the exporter raises many types; say which graph failed
         raise InferenceError(f"ONNX export of the {'whole model' if whole else 'classifier'} failed: {exc}") from exc
     result = ExportResult("whole" if whole else "classifier", out, notes=notes)

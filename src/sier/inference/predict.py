@@ -5,7 +5,9 @@
 
 A file no longer than ``max_segment_s`` is one utterance and is classified whole. A longer
 recording is cut into speech segments by the VAD (``none``: equal parts of at most
-``max_segment_s``), and each segment is labelled with its start and end time. Files that
+``max_segment_s``), and each segment is labelled with its start and end time. A model with
+the dimension head adds arousal, valence and dominance; a model of the dimensions only gives
+those alone (no label, confidence or probability columns). Files that
 cannot be read are reported in ``report.skipped``; the run goes on with the rest.
 """
 
@@ -23,7 +25,7 @@ from typing import Any, Iterable, Iterator
 from sier.audio import SkipReport, iter_audio
 from sier.constants import SAMPLE_RATE
 from sier.errors import AudioError, InferenceError
-from sier.inference.recognizer import Recognizer
+from sier.inference.recognizer import Prediction, Recognizer
 from sier.inference.vad import VadConfig, segment_speech
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,7 @@ FORMATS = ("table", "json", "csv")
 class PredictReport:
     """Rows (one per file or segment), skipped files with reasons, and the VADs used."""
 
-    classes: list[str]
+    classes: list[str]  # [] for a model of the dimensions only
     rows: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     vad_methods: set[str] = field(default_factory=set)
@@ -78,14 +80,20 @@ def predict_paths(recognizer: Recognizer, paths: Iterable[str | os.PathLike], va
             except AudioError as exc:
                 skips.add(path, str(exc))
                 continue
-            row = {"file": path, "segment": i, "start_s": round(start, 3), "end_s": round(end, 3),
-                   "label": pred.label, "confidence": round(pred.confidence, 4),
-                   "probs": {k: round(v, 4) for k, v in pred.probs.items()}, "vad": method}
-            if pred.dimensions is not None:
-                row["dimensions"] = {k: round(v, 4) for k, v in pred.dimensions.items()}
-            report.rows.append(row)
+            report.rows.append(_row(path, i, start, end, pred, method))
     report.skipped = list(skips.skipped)
     return report
+
+
+def _row(path: str, segment: int, start: float, end: float, pred: Prediction, vad: str) -> dict[str, Any]:
+    row: dict[str, Any] = {"file": path, "segment": segment, "start_s": round(start, 3), "end_s": round(end, 3)}
+    if pred.label is not None:
+        row.update(label=pred.label, confidence=round(pred.confidence, 4),
+                   probs={k: round(v, 4) for k, v in pred.probs.items()})
+    row["vad"] = vad
+    if pred.dimensions is not None:
+        row["dimensions"] = {k: round(v, 4) for k, v in pred.dimensions.items()}
+    return row
 
 
 def format_report(report: PredictReport, fmt: str = "table") -> str:
@@ -97,9 +105,12 @@ def format_report(report: PredictReport, fmt: str = "table") -> str:
                            "skipped": [{"file": f, "reason": r} for f, r in report.skipped],
                            "vad": sorted(report.vad_methods), "notes": report.notes}, indent=2)
     dims = list(report.rows[0]["dimensions"]) if report.rows and "dimensions" in report.rows[0] else []
-    header = ["file", "segment", "start_s", "end_s", "label", "confidence"] + [f"p_{c}" for c in report.classes] + dims
-    rows = [[r["file"], r["segment"], f"{r['start_s']:.2f}", f"{r['end_s']:.2f}", r["label"], f"{r['confidence']:.3f}"]
-            + [f"{r['probs'][c]:.3f}" for c in report.classes] + [f"{r['dimensions'][d]:.3f}" for d in dims]
+    labelled = ["label", "confidence"] + [f"p_{c}" for c in report.classes] if report.classes else []
+    header = ["file", "segment", "start_s", "end_s"] + labelled + dims
+    rows = [[r["file"], r["segment"], f"{r['start_s']:.2f}", f"{r['end_s']:.2f}"]
+            + ([r["label"], f"{r['confidence']:.3f}"] + [f"{r['probs'][c]:.3f}" for c in report.classes]
+               if report.classes else [])
+            + [f"{r['dimensions'][d]:.3f}" for d in dims]
             for r in report.rows]
     if fmt == "csv":
         buf = io.StringIO()

@@ -1,8 +1,12 @@
-"""The Recognizer: a trained model built once from a checkpoint, waveform -> label + probabilities.
+"""The Recognizer: a trained model built once from a checkpoint, waveform -> label + probabilities
+(and arousal, valence, dominance where the model predicts them).
 
     rec = Recognizer.from_checkpoint("models/best_model_fold_1.pth")            # PyTorch
     rec = Recognizer.from_checkpoint(ckpt, runtime="onnx", onnx_path="m.onnx")  # onnxruntime
     pred = rec.predict(waveform)   # float32 mono 16 kHz [samples] -> Prediction(label, probs)
+
+A model of the dimensions only (``sier train --task dimensions``) has no class: its
+Recognizer has no classes and its predictions carry the dimensions alone (label None).
 
 Runtimes:
 - ``torch``: frozen front-end (fbank or upstream prefix) -> SERModel (trainable top + head).
@@ -38,20 +42,22 @@ RUNTIMES = ("torch", "onnx")
 class Prediction:
     """One classified piece of audio."""
 
-    label: str  # the most probable class
-    probs: dict[str, float]  # class -> probability, in the model's logit order
+    label: str | None  # the most probable class; None for a model of the dimensions only
+    probs: dict[str, float]  # class -> probability, in the model's logit order ({} without classes)
     duration_s: float = 0.0  # length of the audio classified
     # arousal, valence, dominance on 0..1 (low..high of the training corpus's scale), from a
     # model trained with dimension_weight > 0 (either runtime); None otherwise
     dimensions: dict[str, float] | None = None
 
     @property
-    def confidence(self) -> float:
-        return self.probs[self.label]
+    def confidence(self) -> float | None:
+        return None if self.label is None else self.probs[self.label]
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"label": self.label, "confidence": round(self.confidence, 6),
-               "probs": {k: round(v, 6) for k, v in self.probs.items()}, "duration_s": round(self.duration_s, 3)}
+        out: dict[str, Any] = {} if self.label is None else {
+            "label": self.label, "confidence": round(self.confidence, 6),
+            "probs": {k: round(v, 6) for k, v in self.probs.items()}}
+        out["duration_s"] = round(self.duration_s, 3)
         if self.dimensions is not None:
             out["dimensions"] = {k: round(v, 6) for k, v in self.dimensions.items()}
         return out
@@ -69,10 +75,11 @@ class Recognizer:
 
     frontend: nn.Module  # FbankFrontend or FrozenPrefix: [1, samples] -> [frames, D] (or [L, frames, D])
     model: nn.Module  # SERModel: features [B, T, D], lengths [B] -> dict with emotion_logits
-    classes: list[str]  # logit order
+    classes: list[str]  # logit order; [] for a model of the dimensions only
     runtime: str = "torch"
     session: Any = None  # onnxruntime.InferenceSession for runtime "onnx"
     onnx_kind: str | None = None  # "classifier" or "whole" for runtime "onnx"
+    onnx_outputs: list[str] = field(default_factory=list)  # the graph's output names, in its order
     info: dict[str, Any] = field(default_factory=dict)  # what /health and reports show
     feature_config: dict[str, Any] = field(default_factory=dict)  # the checkpoint's, for ensembles to compare
     speaker_stats: Any = None  # SpeakerStats of the speaker, for a model trained with --speaker_norm
@@ -94,19 +101,17 @@ class Recognizer:
             raise InferenceError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}.")
         model, ckpt = load_ser_model(path)
         meta = ckpt.meta
-        if ckpt.dimensions_only:  # its class head was never trained: no label may come from it
-            raise InferenceError(
-                f"{path}: a model of the dimensions only (trained with --task dimensions) has no class to predict, and "
-                "predict, stream, serve and export show classes; score it with `sier evaluate`, or train with "
-                "--dimension_weight for a classifier that also predicts arousal, valence and dominance.")
         if "feature_config" not in meta or "classes" not in meta:
             raise InferenceError(f"{path}: checkpoint meta lacks feature_config or classes; it was not written by sier train.")
         stats = _speaker_stats(path, meta, speaker_stats)
         fcfg = FeatureConfig.from_dict(meta["feature_config"])
         frontend, _ = build_frontend(fcfg)
+        # a model of the dimensions only never trained its class head: no label may come from it
+        task = "dimensions" if ckpt.dimensions_only else "classes"
         info = {"checkpoint": str(path), "upstream": fcfg.upstream, "label_map": meta.get("label_map"),
-                "model_kind": ckpt.model_config.kind, "runtime": runtime}
-        rec = cls(frontend.eval(), model.eval(), list(meta["classes"]), runtime, info=info,
+                "model_kind": ckpt.model_config.kind, "runtime": runtime, "task": task}
+        classes = [] if ckpt.dimensions_only else list(meta["classes"])
+        rec = cls(frontend.eval(), model.eval(), classes, runtime, info=info,
                   feature_config=dict(meta["feature_config"]), speaker_stats=stats)
         if runtime == "onnx":
             if onnx_path is None:
@@ -114,8 +119,13 @@ class Recognizer:
             rec.attach_onnx(onnx_path, threads)
         return rec
 
+    @property
+    def dimensions_only(self) -> bool:
+        return not self.classes
+
     def attach_onnx(self, onnx_path: str | os.PathLike, threads: int | None = None) -> None:
-        """Run the network with onnxruntime from now on; checks the graph's class count."""
+        """Run the network with onnxruntime from now on; checks that the graph's outputs are the
+        checkpoint's (its class count, or the dimensions of a model of the dimensions only)."""
         from sier.inference.export import onnx_session
 
         session = onnx_session(onnx_path, threads)
@@ -123,11 +133,18 @@ class Recognizer:
         kind = "whole" if "waveform" in names else "classifier" if {"features", "lengths"} <= names else None
         if kind is None:
             raise InferenceError(f"{onnx_path}: not a sier ONNX export (inputs {sorted(names)}); re-run sier export.")
-        classes = session.get_outputs()[0].shape[-1]
+        outputs = {o.name: o for o in session.get_outputs()}
+        expected = "dimensions" if self.dimensions_only else "emotion_logits"
+        if expected not in outputs or (self.dimensions_only and "emotion_logits" in outputs):
+            raise InferenceError(f"{onnx_path}: its outputs {sorted(outputs)} are not those of this checkpoint "
+                                 f"({'the dimensions only' if self.dimensions_only else 'classes'}); "
+                                 "export it from the same checkpoint.")
+        classes = outputs.get("emotion_logits") and outputs["emotion_logits"].shape[-1]
         if isinstance(classes, int) and classes != len(self.classes):
             raise InferenceError(f"{onnx_path}: has {classes} classes, the checkpoint {len(self.classes)}; "
                                  "export it from the same checkpoint.")
         self.runtime, self.session, self.onnx_kind = "onnx", session, kind
+        self.onnx_outputs = list(outputs)
         self.info.update(runtime="onnx", onnx=str(onnx_path), onnx_kind=kind)
 
     # ------------------------------------------------------------ prediction
@@ -141,10 +158,13 @@ class Recognizer:
 
     def logits(self, waveform: np.ndarray) -> np.ndarray:
         """Logits [C] of one float32 mono 16 kHz waveform [samples] (already validated)."""
+        if self.dimensions_only:
+            raise InferenceError("a model of the dimensions only has no class logits.")
         return self.outputs(waveform)[0]
 
-    def outputs(self, waveform: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(logits [C], dimensions [3] on 0..1 or None) of one validated waveform."""
+    def outputs(self, waveform: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(logits [C] or None for a model of the dimensions only, dimensions [3] on 0..1 or None)
+        of one validated waveform."""
         if self.runtime == "onnx" and self.onnx_kind == "whole":  # no speaker_norm model exports (no stats)
             x = np.ascontiguousarray(waveform, dtype=np.float32)[None, :]
             return self._run_onnx({"waveform": x})
@@ -158,13 +178,14 @@ class Recognizer:
         with torch.inference_mode():
             out = self.model(feats[None], torch.from_numpy(lengths))
         dims = out["dimensions"][0].float().numpy() if "dimensions" in out else None
-        return out["emotion_logits"][0].float().numpy(), dims
+        return None if self.dimensions_only else out["emotion_logits"][0].float().numpy(), dims
 
-    def _run_onnx(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
-        """The ONNX graph's logits of one example, and its dimensions where the graph has them
-        (exports of models with the dimension head)."""
-        logits, *dims = self.session.run(None, inputs)
-        return logits[0], dims[0][0] if dims else None
+    def _run_onnx(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The ONNX graph's logits of one example (where it has them), and its dimensions where it
+        has them (exports of models with the dimension head)."""
+        out = dict(zip(self.onnx_outputs, self.session.run(None, inputs)))
+        return (out["emotion_logits"][0] if "emotion_logits" in out else None,
+                out["dimensions"][0] if "dimensions" in out else None)
 
     def predict(self, waveform: np.ndarray, source: str = "audio") -> Prediction:
         """Classify float32 mono audio at SAMPLE_RATE, shape [samples]; AudioError if unusable."""
@@ -172,18 +193,20 @@ class Recognizer:
 
         waveform = validate(np.asarray(waveform, dtype=np.float32).reshape(-1), source)
         logits, dims = self.outputs(waveform)
+        dimensions = None if dims is None else {d: float(v) for d, v in zip(DIMENSIONS, dims)}
+        if logits is None:
+            return Prediction(None, {}, waveform.size / SAMPLE_RATE, dimensions)
         probs = softmax(np.asarray(logits, dtype=np.float64))
         best = int(probs.argmax())
         return Prediction(self.classes[best], {c: float(p) for c, p in zip(self.classes, probs)},
-                          waveform.size / SAMPLE_RATE,
-                          None if dims is None else {d: float(v) for d, v in zip(DIMENSIONS, dims)})
+                          waveform.size / SAMPLE_RATE, dimensions)
 
     def predict_many(self, waveforms: Sequence[np.ndarray]) -> list[Prediction]:
         """Classify several waveforms one by one (the front-end takes no padding)."""
         return [self.predict(w) for w in waveforms]
 
     def describe(self) -> dict[str, Any]:
-        """JSON-able summary: classes, runtime, upstream, checkpoint."""
+        """JSON-able summary: task, classes, runtime, upstream, checkpoint."""
         return {**self.info, "classes": list(self.classes), "sample_rate": SAMPLE_RATE}
 
 
@@ -236,7 +259,10 @@ def ensemble_recognizer(paths: Sequence[str | os.PathLike], speaker_stats: str |
     models = [first.model]
     for path in paths[1:]:
         model, ckpt = load_ser_model(path)
-        if list(ckpt.meta.get("classes") or []) != first.classes:
+        if ckpt.dimensions_only != first.dimensions_only:
+            raise InferenceError(f"{path}: {'a model of the dimensions only' if ckpt.dimensions_only else 'a classifier'}"
+                                 f", unlike {paths[0]}; an ensemble needs models of one task.")
+        if not first.dimensions_only and list(ckpt.meta.get("classes") or []) != first.classes:
             raise InferenceError(f"{path}: classes {ckpt.meta.get('classes')} differ from {paths[0]}'s {first.classes}; "
                                  "an ensemble needs models of one label map.")
         if ckpt.meta.get("feature_config") != first.feature_config or \

@@ -162,8 +162,9 @@ def create_app(recognizer: Recognizer, limits: ServerLimits = ServerLimits()):
         yield
         service.executor.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title="sier", version=__version__, lifespan=lifespan,
-                  description="Speech emotion recognition. Classes: " + ", ".join(recognizer.classes))
+    task = ("Classes: " + ", ".join(recognizer.classes) if recognizer.classes else
+            "Arousal, valence and dominance on 0..1 (a model of the dimensions only: no class).")
+    app = FastAPI(title="sier", version=__version__, lifespan=lifespan, description="Speech emotion recognition. " + task)
     app.add_middleware(_ContentLengthLimit, limit=limits.max_upload_bytes + MULTIPART_OVERHEAD)
     app.state.recognizer, app.state.limits = recognizer, limits
 

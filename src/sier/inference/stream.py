@@ -1,4 +1,5 @@
-"""Streaming recognition: audio chunks in, one label + probabilities per hop out.
+"""Streaming recognition: audio chunks in, one label + probabilities per hop out (and arousal,
+valence, dominance where the model predicts them; those alone for a model of the dimensions only).
 
     stream = StreamingRecognizer(recognizer, StreamConfig(window_s=3, hop_s=1, smoothing="ema"))
     for chunk in chunks:                 # float32 mono 16 kHz, any chunk size
@@ -13,6 +14,10 @@ classifies only the newest window and counts the others as skipped, so a slow mo
 behind by at most one step instead of an ever-growing queue. A source must hand over
 all the audio recorded so far at each push (see :func:`stream_waveform`); feeding one small
 chunk per push hides the backlog from the stream.
+
+Smoothing acts on the probabilities and on the dimensions alike: ``ema`` averages both
+exponentially; ``majority`` votes the label over the last k steps and averages the
+dimensions over them (a vote means nothing for a number); ``none`` keeps each window's own.
 
 Sources: a file played as fast as possible or at real time (:func:`stream_file`), a
 microphone when ``sounddevice`` is importable (:func:`stream_microphone`), and a WebSocket
@@ -45,8 +50,8 @@ class StreamConfig:
     window_s: float = 3.0  # audio classified at each step (the last window_s seconds)
     hop_s: float = 1.0  # a step every hop_s seconds of audio
     smoothing: str = "ema"  # ema | majority | none
-    ema_alpha: float = 0.5  # weight of the newest step in the EMA of probabilities
-    majority_k: int = 3  # steps voted over by "majority"
+    ema_alpha: float = 0.5  # weight of the newest step in the EMA of probabilities and dimensions
+    majority_k: int = 3  # steps voted over by "majority" (and whose dimensions it averages)
     min_window_s: float = 0.5  # no step before this much audio; the flushed tail must be this long
     drop_late: bool = False  # classify only the newest pending window (real-time sources)
 
@@ -66,54 +71,73 @@ class StreamStep:
     index: int  # 0, 1, ... (skipped steps keep their index)
     start_s: float  # window start in the stream's audio time
     end_s: float  # window end = the audio time this step answers for
-    label: str  # smoothed label
-    probs: dict[str, float]  # smoothed probabilities
-    raw_label: str  # label of this window alone
+    label: str | None  # smoothed label (None: a model of the dimensions only)
+    probs: dict[str, float]  # smoothed probabilities ({} without classes)
+    raw_label: str | None  # label of this window alone
     raw_probs: dict[str, float]
     compute_s: float  # wall time spent classifying the window
     skipped: int = 0  # earlier steps dropped to keep latency bounded (drop_late)
     latency_s: float | None = None  # wall time from the recording of the window's last sample to the result
-    dimensions: dict[str, float] | None = None  # this window's arousal, valence, dominance (0..1), if the model has them
+    dimensions: dict[str, float] | None = None  # smoothed arousal, valence, dominance (0..1), if the model has them
+    raw_dimensions: dict[str, float] | None = None  # those of this window alone
 
     def to_dict(self) -> dict[str, Any]:
         r = lambda d: {k: round(v, 4) for k, v in d.items()}  # noqa: E731
-        return {"index": self.index, "start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3),
-                "label": self.label, "probs": r(self.probs), "raw_label": self.raw_label,
-                "raw_probs": r(self.raw_probs), "compute_ms": round(1000 * self.compute_s, 1),
-                "skipped": self.skipped,
-                "latency_ms": None if self.latency_s is None else round(1000 * self.latency_s, 1),
-                **({"dimensions": r(self.dimensions)} if self.dimensions is not None else {})}
+        out: dict[str, Any] = {"index": self.index, "start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3)}
+        if self.label is not None:
+            out.update(label=self.label, probs=r(self.probs), raw_label=self.raw_label, raw_probs=r(self.raw_probs))
+        if self.dimensions is not None:
+            out.update(dimensions=r(self.dimensions), raw_dimensions=r(self.raw_dimensions or {}))
+        return {**out, "compute_ms": round(1000 * self.compute_s, 1), "skipped": self.skipped,
+                "latency_ms": None if self.latency_s is None else round(1000 * self.latency_s, 1)}
 
     def line(self) -> str:
-        probs = " ".join(f"{k}={v:.2f}" for k, v in self.probs.items())
         lat = f" latency {1000 * self.latency_s:.0f} ms" if self.latency_s is not None else ""
-        if self.dimensions is not None:  # A V D: arousal, valence, dominance of the window
-            probs += "  " + " ".join(f"{k[0].upper()}={v:.2f}" for k, v in self.dimensions.items())
-        return (f"[{self.start_s:7.2f}-{self.end_s:7.2f} s] {self.label:<5} {probs}  "
-                f"(raw {self.raw_label}, {1000 * self.compute_s:.0f} ms{lat})")
+        # A V D: arousal, valence, dominance
+        avd = lambda d: " ".join(f"{k[0].upper()}={v:.2f}" for k, v in d.items())  # noqa: E731
+        if self.label is None:
+            shown, raw = avd(self.dimensions or {}), avd(self.raw_dimensions or {})
+        else:
+            shown, raw = f"{self.label:<5} " + " ".join(f"{k}={v:.2f}" for k, v in self.probs.items()), self.raw_label
+            if self.dimensions is not None:
+                shown += "  " + avd(self.dimensions)
+        return f"[{self.start_s:7.2f}-{self.end_s:7.2f} s] {shown}  (raw {raw}, {1000 * self.compute_s:.0f} ms{lat})"
 
 
 class Smoother:
-    """EMA of probabilities, majority vote of labels over k steps, or nothing."""
+    """EMA of probabilities and dimensions, majority vote of labels over k steps (with the mean of
+    their probabilities and dimensions), or nothing. `classes` may be empty (dimensions only)."""
 
     def __init__(self, classes: list[str], cfg: StreamConfig) -> None:
         self.classes, self.cfg = classes, cfg
         self.ema: np.ndarray | None = None
         self.history: deque[np.ndarray] = deque(maxlen=cfg.majority_k)
 
-    def update(self, probs: np.ndarray) -> tuple[str, np.ndarray]:
+    def update(self, probs: np.ndarray, dims: np.ndarray | None = None
+               ) -> tuple[str | None, np.ndarray, np.ndarray | None]:
+        """(label, probabilities, dimensions) after this step's `probs` [C] and `dims` [3] or None."""
+        n = len(probs)
+        both = np.concatenate([probs, dims if dims is not None else []])  # one vector: one smoothing
         if self.cfg.smoothing == "ema":
             a = self.cfg.ema_alpha
-            self.ema = probs if self.ema is None else a * probs + (1 - a) * self.ema
-            return self.classes[int(self.ema.argmax())], self.ema
-        if self.cfg.smoothing == "majority":
-            self.history.append(probs)
-            votes = Counter(int(p.argmax()) for p in self.history)
-            top = max(votes.values())
-            # ties go to the most recent of the tied labels
-            best = next(int(p.argmax()) for p in reversed(self.history) if votes[int(p.argmax())] == top)
-            return self.classes[best], np.mean(self.history, axis=0)
-        return self.classes[int(probs.argmax())], probs
+            self.ema = both if self.ema is None else a * both + (1 - a) * self.ema
+            smoothed, best = self.ema, (int(self.ema[:n].argmax()) if n else None)
+        elif self.cfg.smoothing == "majority":
+            self.history.append(both)
+            smoothed, best = np.mean(self.history, axis=0), self._vote(n)
+        else:
+            smoothed, best = both, (int(probs.argmax()) if n else None)
+        return (None if best is None else self.classes[best]), smoothed[:n], \
+            (None if dims is None else smoothed[n:])
+
+    def _vote(self, n: int) -> int | None:
+        """The most frequent label of the history; ties go to the most recent of the tied labels."""
+        if not n:
+            return None
+        labels = [int(h[:n].argmax()) for h in self.history]
+        votes = Counter(labels)
+        top = max(votes.values())
+        return next(label for label in reversed(labels) if votes[label] == top)
 
 
 class StreamingRecognizer:
@@ -182,12 +206,14 @@ class StreamingRecognizer:
         t0 = time.perf_counter()
         pred = self.recognizer.predict(audio, source=f"stream window {start / SAMPLE_RATE:.2f} s")
         t1 = time.perf_counter()
-        raw = np.array([pred.probs[c] for c in self.recognizer.classes])
-        label, smoothed = self.smoother.update(raw)
+        classes = self.recognizer.classes
+        raw = np.array([pred.probs[c] for c in classes])
+        raw_dims = None if pred.dimensions is None else np.array(list(pred.dimensions.values()))
+        label, smoothed, dims = self.smoother.update(raw, raw_dims)
         step = StreamStep(self.index, start / SAMPLE_RATE, end / SAMPLE_RATE, label,
-                          {c: float(p) for c, p in zip(self.recognizer.classes, smoothed)},
-                          pred.label, pred.probs, t1 - t0, skipped,
-                          None if arrived is None else t1 - arrived, pred.dimensions)
+                          {c: float(p) for c, p in zip(classes, smoothed)},
+                          pred.label, pred.probs, t1 - t0, skipped, None if arrived is None else t1 - arrived,
+                          None if dims is None else dict(zip(pred.dimensions, map(float, dims))), pred.dimensions)
         self.index += 1
         self.done = end
         return step

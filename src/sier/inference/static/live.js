@@ -48,8 +48,12 @@ function streamUrl(location, params) {
   return `${scheme}//${location.host}/stream?${query}`;
 }
 
-// [{cls, prob, top}] of a step, in the model's class order, for the bars.
+// [{cls, prob, top}] of a step, in the model's class order, for the bars. A model of the
+// dimensions only has no class: its bars are arousal, valence and dominance (0..1), none on top.
 function barsOf(step, classes) {
+  if (classes.length === 0) {
+    return Object.entries(step.dimensions ?? {}).map(([cls, prob]) => ({ cls, prob, top: false }));
+  }
   return classes.map((cls) => ({ cls, prob: step.probs[cls] ?? 0, top: cls === step.label }));
 }
 
@@ -72,8 +76,9 @@ if (typeof document !== "undefined") {
   let live = null; // {ws, ctx, stream, node}
 
   function showBars(step) {
-    $("label").textContent = step.label;
-    $("dimensions").textContent = dimensionsText(step);
+    const dimensionsOnly = classes.length === 0;
+    $("label").textContent = dimensionsOnly ? "" : step.label;
+    $("dimensions").textContent = dimensionsOnly ? "" : dimensionsText(step);
     $("bars").innerHTML = "";
     for (const bar of barsOf(step, classes)) {
       const row = document.createElement("div");
@@ -81,7 +86,7 @@ if (typeof document !== "undefined") {
       row.innerHTML = `<span class="name"></span><span class="fill"></span><span class="pct"></span>`;
       row.querySelector(".name").textContent = bar.cls;
       row.querySelector(".fill").style.width = `${(100 * bar.prob).toFixed(1)}%`;
-      row.querySelector(".pct").textContent = `${(100 * bar.prob).toFixed(1)} %`;
+      row.querySelector(".pct").textContent = dimensionsOnly ? bar.prob.toFixed(2) : `${(100 * bar.prob).toFixed(1)} %`;
       $("bars").appendChild(row);
     }
   }
@@ -156,7 +161,8 @@ if (typeof document !== "undefined") {
   window.addEventListener("DOMContentLoaded", async () => {
     const health = await (await fetch("/health")).json();
     classes = health.model.classes;
-    $("model").textContent = `classes ${classes.join(", ")}; upstream ${health.model.upstream}; ` +
+    const task = classes.length ? `classes ${classes.join(", ")}` : "arousal, valence, dominance (0..1; no class)";
+    $("model").textContent = `${task}; upstream ${health.model.upstream}; ` +
       `runtime ${health.model.runtime ?? "torch"}`;
     $("start").onclick = start;
     $("stop").onclick = stop;
