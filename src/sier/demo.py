@@ -57,11 +57,6 @@ class DemoResult:
 def run_demo(workdir: str | os.PathLike = "experiments/demo", seed: int = 0, per_speaker: int = 40,
              epochs: int | None = None, fresh: bool = False, progress: bool = True) -> DemoResult:
     """Run (or resume) the demo in `workdir`; returns where the experiments and report are."""
-    from sier.corpora.emodb import read_emodb
-    from sier.corpora.iemocap import read_iemocap
-    from sier.corpora.records import count_table, write_manifest
-    from sier.corpora.synth import synthesize_corpus
-    from sier.corpora.synth_emodb import synthesize_emodb
     from sier.evaluation.run import evaluate
     from sier.training.config import TrainConfig
 
@@ -80,10 +75,7 @@ def run_demo(workdir: str | os.PathLike = "experiments/demo", seed: int = 0, per
     manifest = work / "manifest.csv"
     if "manifest" not in state:
         _stage("1/5 synthesise the corpus and write the manifest")
-        root = synthesize_corpus(work / "data", seed=seed, per_speaker=per_speaker)
-        result = read_iemocap(root, "iemocap-4")
-        write_manifest(manifest, result.utterances)
-        print(count_table(result.utterances))
+        _write_synthetic_manifest(work, manifest, seed, per_speaker)
         state["manifest"] = str(manifest)
         save()
     experiments: dict[str, Path] = {}
@@ -104,8 +96,7 @@ def run_demo(workdir: str | os.PathLike = "experiments/demo", seed: int = 0, per
     _stage("5/5 cross-corpus: both models on ten new voices in EmoDB's layout")
     emodb_manifest = work / "emodb_manifest.csv"
     if "emodb_manifest" not in state:
-        root = synthesize_emodb(work / "data", seed=seed, per_emotion=max(1, per_speaker // 8))
-        write_manifest(emodb_manifest, read_emodb(root).utterances)
+        _write_synthetic_emodb_manifest(work, emodb_manifest, seed, max(1, per_speaker // 8))
         state["emodb_manifest"] = str(emodb_manifest)
         save()
     cross = evaluate(experiments["enhanced"], experiments["original"], out=work / "report_cross_corpus",
@@ -117,6 +108,28 @@ def run_demo(workdir: str | os.PathLike = "experiments/demo", seed: int = 0, per
     print(f"report: {report.report_path}")
     print(f"cross-corpus report: {cross.report_path}")
     return DemoResult(work, experiments, report.report_path, cross.report_path)
+
+
+def _write_synthetic_manifest(work: Path, manifest: Path, seed: int, per_speaker: int) -> None:
+    """Synthesise the corpus in IEMOCAP's layout under work/data and write its 4-class manifest."""
+    from sier.corpora.iemocap import read_iemocap
+    from sier.corpora.records import count_table, write_manifest
+    from sier.corpora.synth import synthesize_corpus
+
+    root = synthesize_corpus(work / "data", seed=seed, per_speaker=per_speaker)
+    result = read_iemocap(root, "iemocap-4")
+    write_manifest(manifest, result.utterances)
+    print(count_table(result.utterances))
+
+
+def _write_synthetic_emodb_manifest(work: Path, manifest: Path, seed: int, per_emotion: int) -> None:
+    """Synthesise ten new voices in EmoDB's layout under work/data and write their manifest."""
+    from sier.corpora.emodb import read_emodb
+    from sier.corpora.records import write_manifest
+    from sier.corpora.synth_emodb import synthesize_emodb
+
+    root = synthesize_emodb(work / "data", seed=seed, per_emotion=per_emotion)
+    write_manifest(manifest, read_emodb(root).utterances)
 
 
 def _train(config: Any, earlier: str | None) -> Path:
