@@ -10,7 +10,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     maps = "; ".join(f"{c}: " + ", ".join(n for n, m in LABEL_MAPS.items() if m.corpus == c) for c in DEFAULT_LABEL_MAPS)
     p.add_argument("--corpus", default="iemocap", choices=list(DEFAULT_LABEL_MAPS),
                    help="corpus layout to read: iemocap (default), emodb (German), emovo (Italian), shemo (Persian), "
-                        "esd (Mandarin, English), subesco (Bangla), cafe (French), nemo (Polish), emozionalmente (Italian), ravdess, cremad, mspimprov or msppodcast (English)")
+                        "esd (Mandarin, English), subesco (Bangla), cafe (French), nemo (Polish), emozionalmente "
+                        "(Italian), ased (Amharic), ravdess, cremad, mspimprov or msppodcast (English)")
     p.add_argument("--root", required=True, help="; ".join(f"{c}: {r}" for c, r in ROOTS.items()))
     p.add_argument("--label_map", default=None,
                    help=f"default: the corpus's 4 classes (neu, hap, ang, sad); all: {maps}")

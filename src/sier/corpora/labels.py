@@ -47,6 +47,7 @@ _SUBESCO_ALL = _FOUR + ("dis", "fea", "sur")  # + disgust, fear, surprise
 _CAFE_ALL = _FOUR + ("dis", "fea", "sur")  # + disgust, fear, surprise
 _NEMO_ALL = _FOUR + ("fea", "sur")  # + fear, surprise
 _EMOZIONALMENTE_ALL = _FOUR + ("dis", "fea", "sur")  # + disgust, fear, surprise
+_ASED_ALL = _FOUR + ("fea",)  # + fear
 
 
 def _named_codes(name: str, classes: tuple[str, ...], corpus: str) -> LabelMap:
@@ -107,13 +108,16 @@ LABEL_MAPS: dict[str, LabelMap] = {
     # Emozionalmente (Italian, 431 crowd-sourced speakers): the emotion each speaker meant.
     "emozionalmente-4": _named_codes("emozionalmente-4", _FOUR, "emozionalmente"),
     "emozionalmente-7": _named_codes("emozionalmente-7", _EMOZIONALMENTE_ALL, "emozionalmente"),
+    # ASED (Amharic, 65 speakers).
+    "ased-4": _named_codes("ased-4", _FOUR, "ased"),
+    "ased-5": _named_codes("ased-5", _ASED_ALL, "ased"),
 }
 
 # The label map a corpus uses when none is named.
 DEFAULT_LABEL_MAPS = {"iemocap": "iemocap-4", "emodb": "emodb-4", "ravdess": "ravdess-4", "cremad": "cremad-4",
                       "emovo": "emovo-4", "shemo": "shemo-4", "esd": "esd-4",
                       "msppodcast": "msppodcast-4", "mspimprov": "mspimprov-4", "subesco": "subesco-4",
-                      "cafe": "cafe-4", "nemo": "nemo-4", "emozionalmente": "emozionalmente-4"}
+                      "cafe": "cafe-4", "nemo": "nemo-4", "emozionalmente": "emozionalmente-4", "ased": "ased-4"}
 
 # Known counts of iemocap-4 on the full release, to check a user's copy against.
 IEMOCAP4_FULL_RELEASE = {
@@ -128,7 +132,7 @@ IEMOCAP4_FULL_RELEASE = {
 
 
 # Known counts of the distributed EmoDB (all 7 emotions), RAVDESS speech files (8), CREMA-D (6),
-# EMOVO (7), ShEMO (6), ESD (5), SUBESCO (7), CaFE (7) and nEMO (6).
+# EMOVO (7), ShEMO (6), ESD (5), SUBESCO (7), CaFE (7), nEMO (6) and ASED (5).
 EMODB_RELEASE = {
     "total": 535,
     "classes": {"ang": 127, "bor": 81, "dis": 46, "fea": 69, "hap": 71, "sad": 62, "neu": 79},
@@ -149,6 +153,10 @@ SUBESCO_RELEASE = {"total": 7000, "classes": {c: 1000 for c in _SUBESCO_ALL}}  #
 NEMO_RELEASE = {  # data.tsv of the repository
     "total": 4481,
     "classes": {"ang": 749, "fea": 736, "hap": 749, "neu": 809, "sad": 769, "sur": 669},
+}
+ASED_RELEASE = {  # every file name of the release, as two public loaders list them
+    "total": 2474,
+    "classes": {"neu": 522, "fea": 510, "hap": 486, "sad": 470, "ang": 486},
 }
 EMOZIONALMENTE_RELEASE = {"total": 6902}  # the paper gives no count per emotion
 SHEMO_RELEASE = {

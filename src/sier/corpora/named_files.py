@@ -103,14 +103,21 @@ def deal_into_groups(genders: dict[str, str], groups: int) -> dict[str, int]:
 def read_named_files(files: Iterable[Path], parse: Callable[[Path], NamedFile | None], lmap: LabelMap,
                      corpus: str) -> PrepareResult:
     """Utterances of the `files` whose names `parse` understands, under `lmap`, sorted by id.
-    Files it does not (None) are left out and counted in one warning."""
+    Files it does not (None) are left out and counted in one warning, and so are files whose
+    id another file already gave (a copy in a second folder): ids must be unique."""
     result = PrepareResult(utterances=[])
     other: list[str] = []
-    for path in files:
+    first: dict[str, Path] = {}
+    repeated: list[str] = []
+    for path in sorted(files):
         named = parse(path)
         if named is None:
             other.append(path.name)
             continue
+        if named.id in first:
+            repeated.append(f"{path} (as {first[named.id]})")
+            continue
+        first[named.id] = path
         label = lmap.map(named.label)
         if label is None:
             result.drop(named.label)
@@ -120,6 +127,9 @@ def read_named_files(files: Iterable[Path], parse: Callable[[Path], NamedFile | 
     if other:
         result.warnings.append(f"{len(other)} wav(s) left out whose names are not {corpus} names "
                                f"(or name an unknown speaker), e.g. {', '.join(sorted(other)[:3])}")
+    if repeated:
+        result.warnings.append(f"{len(repeated)} wav(s) left out whose utterance id another wav already gives "
+                               f"(a copy?), e.g. {repeated[0]}; remove the copies")
     return result
 
 

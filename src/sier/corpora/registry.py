@@ -6,6 +6,7 @@ import os
 from functools import partial
 from typing import Callable, Sequence
 
+from sier.corpora.ased import read_ased
 from sier.corpora.cafe import read_cafe
 from sier.corpora.cremad import read_cremad
 from sier.corpora.emodb import read_emodb
@@ -40,6 +41,7 @@ READERS: dict[str, Callable[..., PrepareResult]] = {
     "cafe": read_cafe,
     "nemo": read_nemo,
     "emozionalmente": read_emozionalmente,
+    "ased": read_ased,
 }
 CORPORA = tuple(DEFAULT_LABEL_MAPS)  # the keys of READERS
 ROOTS = {
@@ -56,6 +58,7 @@ ROOTS = {
     "cafe": "the unpacked CaFE_48k folder (Colère/Faible/04-C-1-3.wav ..., any layout below)",
     "nemo": "the nEMO repository (holding data.tsv and samples/)",
     "emozionalmente": "the unpacked emozionalmente_dataset (holding audio/ and metadata/)",
+    "ased": "the ASED_V1 repository (its wavs, named like a5-03-01-02-50.wav, anywhere below)",
 }
 # Corpora whose "sessions" are their own speaker-independent partitions (session -> name):
 # they are split by the `official` protocol, not by leaving one session out.
@@ -65,7 +68,7 @@ OFFICIAL_PARTITIONS: dict[str, dict[int, str]] = {"msppodcast": MSPPODCAST_PARTI
 # The language of each corpus's speech; ESD's depends on the speaker.
 LANGUAGES = {"iemocap": "English", "emodb": "German", "emovo": "Italian", "shemo": "Persian", "ravdess": "English",
              "cremad": "English", "msppodcast": "English", "mspimprov": "English", "subesco": "Bangla",
-             "cafe": "French", "nemo": "Polish", "emozionalmente": "Italian"}
+             "cafe": "French", "nemo": "Polish", "emozionalmente": "Italian", "ased": "Amharic"}
 
 
 def language_of(corpus: str, speaker: str) -> str:
