@@ -11,7 +11,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default="iemocap", choices=list(DEFAULT_LABEL_MAPS),
                    help="corpus layout to read: iemocap (default), emodb (German), emovo (Italian), shemo (Persian), "
                         "esd (Mandarin, English), subesco (Bangla), cafe (French), nemo (Polish), emozionalmente "
-                        "(Italian), ased (Amharic), ravdess, cremad, mspimprov or msppodcast (English)")
+                        "(Italian), ased (Amharic), urdu (Urdu), ravdess, cremad, mspimprov or msppodcast (English)")
     p.add_argument("--root", required=True, help="; ".join(f"{c}: {r}" for c, r in ROOTS.items()))
     p.add_argument("--label_map", default=None,
                    help=f"default: the corpus's 4 classes (neu, hap, ang, sad); all: {maps}")

@@ -19,6 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from sier.corpora.coverage import class_gaps
     from sier.corpora.records import read_manifests
     from sier.splits import folds_table, make_folds, save_folds
 
@@ -28,4 +29,6 @@ def run(args: argparse.Namespace) -> int:
     save_folds(out, folds, args.protocol)
     print(folds_table(folds))
     print(f"\n{len(folds)} folds ({args.protocol} protocol) -> {out}")
+    for gap in class_gaps(folds, utterances, sorted({u.label for u in utterances})):
+        print(f"warning: {gap}: that part cannot learn or score the class")
     return 0

@@ -45,7 +45,7 @@ def _data_arguments(g) -> None:
     g.add_argument("--corpus", choices=list(DEFAULT_LABEL_MAPS), default=SUPPRESS,
                    help="layout of --corpus_root (default: iemocap; emodb German, emovo Italian, shemo Persian, "
                         "esd Mandarin and English, subesco Bangla, cafe French, nemo Polish, emozionalmente "
-                        "Italian, ased Amharic, ravdess, cremad, mspimprov and msppodcast English)")
+                        "Italian, ased Amharic, urdu Urdu, ravdess, cremad, mspimprov and msppodcast English)")
     g.add_argument("--corpus_root", default=SUPPRESS, help="corpus tree: IEMOCAP_full_release (or its parent), ...")
     g.add_argument("--manifest", nargs="+", default=SUPPRESS,
                    help="manifest CSV(s) from `sier prepare` (instead of --corpus_root); several are pooled, "

@@ -111,13 +111,16 @@ LABEL_MAPS: dict[str, LabelMap] = {
     # ASED (Amharic, 65 speakers).
     "ased-4": _named_codes("ased-4", _FOUR, "ased"),
     "ased-5": _named_codes("ased-5", _ASED_ALL, "ased"),
+    # URDU (Urdu, 29 speakers in its names; four emotions only).
+    "urdu-4": _named_codes("urdu-4", _FOUR, "urdu"),
 }
 
 # The label map a corpus uses when none is named.
 DEFAULT_LABEL_MAPS = {"iemocap": "iemocap-4", "emodb": "emodb-4", "ravdess": "ravdess-4", "cremad": "cremad-4",
                       "emovo": "emovo-4", "shemo": "shemo-4", "esd": "esd-4",
                       "msppodcast": "msppodcast-4", "mspimprov": "mspimprov-4", "subesco": "subesco-4",
-                      "cafe": "cafe-4", "nemo": "nemo-4", "emozionalmente": "emozionalmente-4", "ased": "ased-4"}
+                      "cafe": "cafe-4", "nemo": "nemo-4", "emozionalmente": "emozionalmente-4", "ased": "ased-4",
+                      "urdu": "urdu-4"}
 
 # Known counts of iemocap-4 on the full release, to check a user's copy against.
 IEMOCAP4_FULL_RELEASE = {
@@ -132,7 +135,7 @@ IEMOCAP4_FULL_RELEASE = {
 
 
 # Known counts of the distributed EmoDB (all 7 emotions), RAVDESS speech files (8), CREMA-D (6),
-# EMOVO (7), ShEMO (6), ESD (5), SUBESCO (7), CaFE (7), nEMO (6) and ASED (5).
+# EMOVO (7), ShEMO (6), ESD (5), SUBESCO (7), CaFE (7), nEMO (6), ASED (5) and URDU (4).
 EMODB_RELEASE = {
     "total": 535,
     "classes": {"ang": 127, "bor": 81, "dis": 46, "fea": 69, "hap": 71, "sad": 62, "neu": 79},
@@ -158,6 +161,7 @@ ASED_RELEASE = {  # every file name of the release, as two public loaders list t
     "total": 2474,
     "classes": {"neu": 522, "fea": 510, "hap": 486, "sad": 470, "ang": 486},
 }
+URDU_RELEASE = {"total": 400, "classes": {c: 100 for c in _FOUR}}  # the repository's four folders
 EMOZIONALMENTE_RELEASE = {"total": 6902}  # the paper gives no count per emotion
 SHEMO_RELEASE = {
     "total": 3000,

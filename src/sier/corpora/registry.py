@@ -25,6 +25,7 @@ from sier.corpora.records import PrepareResult, Utterance
 from sier.corpora.shemo import read_shemo
 from sier.corpora.subesco import read_subesco
 from sier.corpora.subsets import ALL, subset_filter, subset_names
+from sier.corpora.urdu import read_urdu
 from sier.errors import CorpusError
 
 READERS: dict[str, Callable[..., PrepareResult]] = {
@@ -42,6 +43,7 @@ READERS: dict[str, Callable[..., PrepareResult]] = {
     "nemo": read_nemo,
     "emozionalmente": read_emozionalmente,
     "ased": read_ased,
+    "urdu": read_urdu,
 }
 CORPORA = tuple(DEFAULT_LABEL_MAPS)  # the keys of READERS
 ROOTS = {
@@ -59,6 +61,7 @@ ROOTS = {
     "nemo": "the nEMO repository (holding data.tsv and samples/)",
     "emozionalmente": "the unpacked emozionalmente_dataset (holding audio/ and metadata/)",
     "ased": "the ASED_V1 repository (its wavs, named like a5-03-01-02-50.wav, anywhere below)",
+    "urdu": "the URDU-Dataset repository (Angry/ Happy/ Neutral/ Sad/ of wavs named like SM1_F1_A01.wav)",
 }
 # Corpora whose "sessions" are their own speaker-independent partitions (session -> name):
 # they are split by the `official` protocol, not by leaving one session out.
@@ -68,7 +71,8 @@ OFFICIAL_PARTITIONS: dict[str, dict[int, str]] = {"msppodcast": MSPPODCAST_PARTI
 # The language of each corpus's speech; ESD's depends on the speaker.
 LANGUAGES = {"iemocap": "English", "emodb": "German", "emovo": "Italian", "shemo": "Persian", "ravdess": "English",
              "cremad": "English", "msppodcast": "English", "mspimprov": "English", "subesco": "Bangla",
-             "cafe": "French", "nemo": "Polish", "emozionalmente": "Italian", "ased": "Amharic"}
+             "cafe": "French", "nemo": "Polish", "emozionalmente": "Italian", "ased": "Amharic",
+             "urdu": "Urdu"}
 
 
 def language_of(corpus: str, speaker: str) -> str:
@@ -99,14 +103,18 @@ def read_corpus(corpus: str, root: str | os.PathLike, label_map: str | None = No
     all_rated: also keep the utterances whose label the map has no class for, where they are
     rated for arousal, valence or dominance, with the corpus's own label (for the dimensions;
     class metrics skip them). The release counts are not checked then."""
+    from sier.corpora.coverage import single_class_speakers
+
     reader = _reader(corpus)
     lmap = get_label_map(label_map or DEFAULT_LABEL_MAPS[corpus], corpus)
     if subset_names(subset):
         subset_filter(corpus, subset)  # a clear error before the tree is read
         reader = partial(reader, subset=subset)
-    if not all_rated:
-        return reader(root, lmap)
-    return keep_rated_outside(reader(root, keeping_unmapped(lmap)), lmap.classes)
+    result = keep_rated_outside(reader(root, keeping_unmapped(lmap)), lmap.classes) if all_rated else reader(root, lmap)
+    confounded = single_class_speakers(result.utterances, lmap.classes)
+    if confounded:
+        result.warnings.append(confounded)
+    return result
 
 
 def keep_rated_outside(result: PrepareResult, classes: Sequence[str]) -> PrepareResult:

@@ -130,8 +130,13 @@ def create_experiment(config: TrainConfig, utterances: list[Utterance], argv: Se
     """Make the folds and the directory; write config.yaml, environment.json, manifest.csv, folds.json."""
     from sier.corpora.labels import get_label_map
 
+    from sier.corpora.coverage import class_gaps
+
     classes = get_label_map(config.label_map).classes
     folds = make_folds(utterances, config.protocol)
+    if config.task == "classes":
+        for gap in class_gaps(folds, utterances, classes):
+            log.warning("%s: that part cannot learn or score the class", gap)
     exp = new_experiment_dir(config)
     save_config_yaml(exp / "config.yaml", config)
     write_json(exp / "environment.json", environment_info(config, argv))
