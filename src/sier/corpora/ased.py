@@ -23,16 +23,9 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from pathlib import Path
 
 from sier.corpora.labels import ASED_RELEASE, LabelMap, get_label_map
-from sier.corpora.named_files import (
-    NamedFile,
-    check_release_counts,
-    deal_into_groups,
-    named_wavs_below,
-    read_named_files,
-)
+from sier.corpora.named_files import check_release_counts, named_wavs_below, read_dealt_speakers
 from sier.corpora.records import PrepareResult
 
 CORPUS = "ased"
@@ -52,16 +45,8 @@ def read_ased(root: str | os.PathLike, label_map: str | LabelMap = "ased-4") -> 
                              "wavs named like a5-03-01-02-50.wav (emotion and folder number, sentence, take, "
                              "gender, speaker)")
     genders, disagreeing = speaker_genders(m for m in named.values() if m)
-    dealt = deal_into_groups(genders, GROUPS)
-
-    def parse(path: Path) -> NamedFile | None:
-        m = named.get(path)
-        if m is None:
-            return None
-        speaker = f"ased{m['speaker']}"
-        return NamedFile(path.stem, speaker, dealt[speaker], genders[speaker], EMOTIONS[m["emotion"][0].lower()])
-
-    result = read_named_files(list(named), parse, lmap, CORPUS)
+    result = read_dealt_speakers(named, lmap, CORPUS, GROUPS, lambda m: f"ased{m['speaker']}",
+                                 lambda m: EMOTIONS[m["emotion"][0].lower()], genders)
     if disagreeing:
         result.warnings.append(
             f"{len(disagreeing)} wav(s) give a gender code that most files of their speaker do not (e.g. "

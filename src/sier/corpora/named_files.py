@@ -78,14 +78,18 @@ def named_wavs_below(root: str | os.PathLike, name: re.Pattern, corpus: str, hol
 
 
 def read_dealt_speakers(named: Mapping[Path, re.Match | None], lmap: LabelMap, corpus: str, groups: int,
-                        speaker: Callable[[re.Match], str], label: Callable[[re.Match], str]) -> PrepareResult:
-    """Utterances of the `named` wavs (see `named_wavs_below`; each match has a `gender` group,
-    F or M), their speakers dealt into `groups` speaker groups (`deal_into_groups`)."""
-    dealt = deal_into_groups({speaker(m): m["gender"] for m in named.values() if m}, groups)
+                        speaker: Callable[[re.Match], str], label: Callable[[re.Match], str],
+                        genders: Mapping[str, str] | None = None) -> PrepareResult:
+    """Utterances of the `named` wavs (see `named_wavs_below`), their speakers dealt into `groups`
+    speaker groups (`deal_into_groups`). A speaker's gender (F or M) is `genders[speaker]`, or
+    without `genders` the `gender` group of each match."""
+    if genders is None:
+        genders = {speaker(m): m["gender"] for m in named.values() if m}
+    dealt = deal_into_groups(dict(genders), groups)
 
     def parse(path: Path) -> NamedFile | None:
         m = named.get(path)
-        return NamedFile(path.stem, speaker(m), dealt[speaker(m)], m["gender"], label(m)) if m else None
+        return NamedFile(path.stem, speaker(m), dealt[speaker(m)], genders[speaker(m)], label(m)) if m else None
 
     return read_named_files(list(named), parse, lmap, corpus)
 

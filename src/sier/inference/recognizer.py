@@ -139,7 +139,7 @@ class Recognizer:
             raise InferenceError(f"{onnx_path}: its outputs {sorted(outputs)} are not those of this checkpoint "
                                  f"({'the dimensions only' if self.dimensions_only else 'classes'}); "
                                  "export it from the same checkpoint.")
-        classes = outputs.get("emotion_logits") and outputs["emotion_logits"].shape[-1]
+        classes = outputs["emotion_logits"].shape[-1] if "emotion_logits" in outputs else None
         if isinstance(classes, int) and classes != len(self.classes):
             raise InferenceError(f"{onnx_path}: has {classes} classes, the checkpoint {len(self.classes)}; "
                                  "export it from the same checkpoint.")
