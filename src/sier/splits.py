@@ -108,8 +108,9 @@ def make_folds(utterances: Sequence[Utterance], protocol: str = "session") -> li
     sessions = sorted(by_session)
     if len(sessions) < 3:
         raise SplitError(
-            f"need at least 3 sessions for train/val/test, the manifest has {len(sessions)} "
-            f"({[s for _, s in sessions]})"
+            f"need at least 3 sessions (speaker groups) for train/val/test, the manifest has {len(sessions)} "
+            f"({[s for _, s in sessions]}); pool it with other corpora (several --manifest) or score models "
+            f"trained elsewhere on it (sier evaluate --test_manifest)"
         )
     folds = []
     if protocol == "session":
