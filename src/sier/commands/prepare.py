@@ -5,13 +5,11 @@ HELP = "read a corpus tree into a manifest (CSV) and print counts per class x sp
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from sier.corpora.labels import DEFAULT_LABEL_MAPS, LABEL_MAPS
-    from sier.corpora.registry import ROOTS
+    from sier.corpora.registry import ROOTS, corpus_help
 
     maps = "; ".join(f"{c}: " + ", ".join(n for n, m in LABEL_MAPS.items() if m.corpus == c) for c in DEFAULT_LABEL_MAPS)
     p.add_argument("--corpus", default="iemocap", choices=list(DEFAULT_LABEL_MAPS),
-                   help="corpus layout to read: iemocap (default), emodb (German), emovo (Italian), shemo (Persian), "
-                        "esd (Mandarin, English), subesco (Bangla), cafe (French), nemo (Polish), emozionalmente "
-                        "(Italian), ased (Amharic), urdu (Urdu), ravdess, cremad, mspimprov or msppodcast (English)")
+                   help=f"corpus layout to read (default: iemocap): {corpus_help()}")
     p.add_argument("--root", required=True, help="; ".join(f"{c}: {r}" for c, r in ROOTS.items()))
     p.add_argument("--label_map", default=None,
                    help=f"default: the corpus's 4 classes (neu, hap, ang, sad); all: {maps}")

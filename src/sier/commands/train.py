@@ -40,12 +40,11 @@ def _run_arguments(g) -> None:
 
 def _data_arguments(g) -> None:
     from sier.corpora.labels import DEFAULT_LABEL_MAPS
+    from sier.corpora.registry import corpus_help
     from sier.splits import PROTOCOLS
 
     g.add_argument("--corpus", choices=list(DEFAULT_LABEL_MAPS), default=SUPPRESS,
-                   help="layout of --corpus_root (default: iemocap; emodb German, emovo Italian, shemo Persian, "
-                        "esd Mandarin and English, subesco Bangla, cafe French, nemo Polish, emozionalmente "
-                        "Italian, ased Amharic, urdu Urdu, ravdess, cremad, mspimprov and msppodcast English)")
+                   help=f"layout of --corpus_root (default: iemocap): {corpus_help()}")
     g.add_argument("--corpus_root", default=SUPPRESS, help="corpus tree: IEMOCAP_full_release (or its parent), ...")
     g.add_argument("--manifest", nargs="+", default=SUPPRESS,
                    help="manifest CSV(s) from `sier prepare` (instead of --corpus_root); several are pooled, "
@@ -53,7 +52,7 @@ def _data_arguments(g) -> None:
     g.add_argument("--label_map", default=SUPPRESS,
                    help="default: the corpus's 4 classes (iemocap-4, emodb-4, ...: neu, hap, ang, sad); also "
                         "iemocap-6, iemocap-all, emodb-7, ravdess-8, cremad-6, emovo-7, shemo-6, esd-5, msppodcast-8, "
-                        "subesco-7, cafe-7, nemo-6, emozionalmente-7, ased-5")
+                        "subesco-7, cafe-7, nemo-6, emozionalmente-7, ased-5, tess-7, savee-7, jl-5, jl-10")
     g.add_argument("--subset", default=SUPPRESS, metavar="NAME[,NAME]",
                    help="keep some recordings only: iemocap improvised or scripted; mspimprov read, improvised, "
                         "natural (default: all)")

@@ -48,6 +48,10 @@ _CAFE_ALL = _FOUR + ("dis", "fea", "sur")  # + disgust, fear, surprise
 _NEMO_ALL = _FOUR + ("fea", "sur")  # + fear, surprise
 _EMOZIONALMENTE_ALL = _FOUR + ("dis", "fea", "sur")  # + disgust, fear, surprise
 _ASED_ALL = _FOUR + ("fea",)  # + fear
+_TESS_ALL = _FOUR + ("dis", "fea", "sur")  # + disgust, fear, pleasant surprise
+_SAVEE_ALL = _FOUR + ("dis", "fea", "sur")  # + disgust, fear, surprise
+_JL_PRIMARY = _FOUR + ("exc",)  # + excited
+_JL_ALL = _JL_PRIMARY + ("anx", "apo", "asr", "cnc", "enc")  # + anxious, apologetic, assertive, concerned, encouraging
 
 
 def _named_codes(name: str, classes: tuple[str, ...], corpus: str) -> LabelMap:
@@ -113,6 +117,15 @@ LABEL_MAPS: dict[str, LabelMap] = {
     "ased-5": _named_codes("ased-5", _ASED_ALL, "ased"),
     # URDU (Urdu, 29 speakers in its names; four emotions only).
     "urdu-4": _named_codes("urdu-4", _FOUR, "urdu"),
+    # TESS (English, 2 actresses), SAVEE (British English, 4 men), JL-Corpus (New Zealand
+    # English, 4 speakers; its excited is a class of its own, not merged into happy as IEMOCAP's).
+    "tess-4": _named_codes("tess-4", _FOUR, "tess"),
+    "tess-7": _named_codes("tess-7", _TESS_ALL, "tess"),
+    "savee-4": _named_codes("savee-4", _FOUR, "savee"),
+    "savee-7": _named_codes("savee-7", _SAVEE_ALL, "savee"),
+    "jl-4": _named_codes("jl-4", _FOUR, "jl"),
+    "jl-5": _named_codes("jl-5", _JL_PRIMARY, "jl"),
+    "jl-10": _named_codes("jl-10", _JL_ALL, "jl"),
 }
 
 # The label map a corpus uses when none is named.
@@ -120,7 +133,7 @@ DEFAULT_LABEL_MAPS = {"iemocap": "iemocap-4", "emodb": "emodb-4", "ravdess": "ra
                       "emovo": "emovo-4", "shemo": "shemo-4", "esd": "esd-4",
                       "msppodcast": "msppodcast-4", "mspimprov": "mspimprov-4", "subesco": "subesco-4",
                       "cafe": "cafe-4", "nemo": "nemo-4", "emozionalmente": "emozionalmente-4", "ased": "ased-4",
-                      "urdu": "urdu-4"}
+                      "urdu": "urdu-4", "tess": "tess-4", "savee": "savee-4", "jl": "jl-4"}
 
 # Known counts of iemocap-4 on the full release, to check a user's copy against.
 IEMOCAP4_FULL_RELEASE = {
@@ -135,7 +148,8 @@ IEMOCAP4_FULL_RELEASE = {
 
 
 # Known counts of the distributed EmoDB (all 7 emotions), RAVDESS speech files (8), CREMA-D (6),
-# EMOVO (7), ShEMO (6), ESD (5), SUBESCO (7), CaFE (7), nEMO (6), ASED (5) and URDU (4).
+# EMOVO (7), ShEMO (6), ESD (5), SUBESCO (7), CaFE (7), nEMO (6), ASED (5), URDU (4), TESS (7),
+# SAVEE (7) and JL-Corpus (10).
 EMODB_RELEASE = {
     "total": 535,
     "classes": {"ang": 127, "bor": 81, "dis": 46, "fea": 69, "hap": 71, "sad": 62, "neu": 79},
@@ -162,6 +176,9 @@ ASED_RELEASE = {  # every file name of the release, as two public loaders list t
     "classes": {"neu": 522, "fea": 510, "hap": 486, "sad": 470, "ang": 486},
 }
 URDU_RELEASE = {"total": 400, "classes": {c: 100 for c in _FOUR}}  # the repository's four folders
+TESS_RELEASE = {"total": 2800, "classes": {c: 400 for c in _TESS_ALL}}  # 2 speakers x 200 words
+SAVEE_RELEASE = {"total": 480, "classes": {**{c: 60 for c in _SAVEE_ALL}, "neu": 120}}  # 4 x (30 neutral, 15 each)
+JL_RELEASE = {"total": 2400, "classes": {c: 240 for c in _JL_ALL}}  # 4 x 15 sentences x 2 takes x 2 sessions
 EMOZIONALMENTE_RELEASE = {"total": 6902}  # the paper gives no count per emotion
 SHEMO_RELEASE = {
     "total": 3000,

@@ -15,6 +15,7 @@ from sier.corpora.emozionalmente import read_emozionalmente
 from sier.corpora.esd import language as esd_language
 from sier.corpora.esd import read_esd
 from sier.corpora.iemocap import read_iemocap
+from sier.corpora.jl import read_jl
 from sier.corpora.labels import DEFAULT_LABEL_MAPS, get_label_map, keeping_unmapped
 from sier.corpora.mspimprov import read_mspimprov
 from sier.corpora.msppodcast import PARTITION_NAMES as MSPPODCAST_PARTITIONS
@@ -22,9 +23,11 @@ from sier.corpora.msppodcast import read_msppodcast
 from sier.corpora.nemo import read_nemo
 from sier.corpora.ravdess import read_ravdess
 from sier.corpora.records import PrepareResult, Utterance
+from sier.corpora.savee import read_savee
 from sier.corpora.shemo import read_shemo
 from sier.corpora.subesco import read_subesco
 from sier.corpora.subsets import ALL, subset_filter, subset_names
+from sier.corpora.tess import read_tess
 from sier.corpora.urdu import read_urdu
 from sier.errors import CorpusError
 
@@ -44,6 +47,9 @@ READERS: dict[str, Callable[..., PrepareResult]] = {
     "emozionalmente": read_emozionalmente,
     "ased": read_ased,
     "urdu": read_urdu,
+    "tess": read_tess,
+    "savee": read_savee,
+    "jl": read_jl,
 }
 CORPORA = tuple(DEFAULT_LABEL_MAPS)  # the keys of READERS
 ROOTS = {
@@ -62,6 +68,9 @@ ROOTS = {
     "emozionalmente": "the unpacked emozionalmente_dataset (holding audio/ and metadata/)",
     "ased": "the ASED_V1 repository (its wavs, named like a5-03-01-02-50.wav, anywhere below)",
     "urdu": "the URDU-Dataset repository (Angry/ Happy/ Neutral/ Sad/ of wavs named like SM1_F1_A01.wav)",
+    "tess": "the TESS folder (its wavs, named like OAF_back_angry.wav, anywhere below)",
+    "savee": "the SAVEE folder (AudioData/DC/a01.wav ..., or the Kaggle copy's ALL/DC_a01.wav ...)",
+    "jl": "the JL-Corpus folder (holding Raw JL corpus (unchecked and unannotated)/JL(wav+txt)/)",
 }
 # Corpora whose "sessions" are their own speaker-independent partitions (session -> name):
 # they are split by the `official` protocol, not by leaving one session out.
@@ -72,7 +81,12 @@ OFFICIAL_PARTITIONS: dict[str, dict[int, str]] = {"msppodcast": MSPPODCAST_PARTI
 LANGUAGES = {"iemocap": "English", "emodb": "German", "emovo": "Italian", "shemo": "Persian", "ravdess": "English",
              "cremad": "English", "msppodcast": "English", "mspimprov": "English", "subesco": "Bangla",
              "cafe": "French", "nemo": "Polish", "emozionalmente": "Italian", "ased": "Amharic",
-             "urdu": "Urdu"}
+             "urdu": "Urdu", "tess": "English", "savee": "English", "jl": "English"}
+
+
+def corpus_help() -> str:
+    """"iemocap (English), emodb (German), ...": the corpora and their languages, for help texts."""
+    return ", ".join(f"{c} ({'Mandarin, English' if c == 'esd' else LANGUAGES[c]})" for c in CORPORA)
 
 
 def language_of(corpus: str, speaker: str) -> str:
