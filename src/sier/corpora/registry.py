@@ -14,6 +14,7 @@ from sier.corpora.emovo import read_emovo
 from sier.corpora.emozionalmente import read_emozionalmente
 from sier.corpora.esd import language as esd_language
 from sier.corpora.esd import read_esd
+from sier.corpora.eyase import read_eyase
 from sier.corpora.iemocap import read_iemocap
 from sier.corpora.jl import read_jl
 from sier.corpora.labels import DEFAULT_LABEL_MAPS, get_label_map, keeping_unmapped
@@ -50,6 +51,7 @@ READERS: dict[str, Callable[..., PrepareResult]] = {
     "tess": read_tess,
     "savee": read_savee,
     "jl": read_jl,
+    "eyase": read_eyase,
 }
 CORPORA = tuple(DEFAULT_LABEL_MAPS)  # the keys of READERS
 ROOTS = {
@@ -71,6 +73,7 @@ ROOTS = {
     "tess": "the TESS folder (its wavs, named like OAF_back_angry.wav, anywhere below)",
     "savee": "the SAVEE folder (AudioData/DC/a01.wav ..., or the Kaggle copy's ALL/DC_a01.wav ...)",
     "jl": "the JL-Corpus folder (holding Raw JL corpus (unchecked and unannotated)/JL(wav+txt)/)",
+    "eyase": "the EYASE folder (holding Female01..Female03, Male01..Male03)",
 }
 # Corpora whose "sessions" are their own speaker-independent partitions (session -> name):
 # they are split by the `official` protocol, not by leaving one session out.
@@ -81,7 +84,8 @@ OFFICIAL_PARTITIONS: dict[str, dict[int, str]] = {"msppodcast": MSPPODCAST_PARTI
 LANGUAGES = {"iemocap": "English", "emodb": "German", "emovo": "Italian", "shemo": "Persian", "ravdess": "English",
              "cremad": "English", "msppodcast": "English", "mspimprov": "English", "subesco": "Bangla",
              "cafe": "French", "nemo": "Polish", "emozionalmente": "Italian", "ased": "Amharic",
-             "urdu": "Urdu", "tess": "English", "savee": "English", "jl": "English"}
+             "urdu": "Urdu", "tess": "English", "savee": "English", "jl": "English",
+             "eyase": "Arabic"}
 
 
 def corpus_help() -> str:
