@@ -50,6 +50,7 @@ _EMOZIONALMENTE_ALL = _FOUR + ("dis", "fea", "sur")  # + disgust, fear, surprise
 _ASED_ALL = _FOUR + ("fea",)  # + fear
 _TESS_ALL = _FOUR + ("dis", "fea", "sur")  # + disgust, fear, pleasant surprise
 _SAVEE_ALL = _FOUR + ("dis", "fea", "sur")  # + disgust, fear, surprise
+_VERBO_ALL = _FOUR + ("dis", "fea", "sur")  # + disgust, fear, surprise
 _JL_PRIMARY = _FOUR + ("exc",)  # + excited
 _JL_ALL = _JL_PRIMARY + ("anx", "apo", "asr", "cnc", "enc")  # + anxious, apologetic, assertive, concerned, encouraging
 
@@ -128,6 +129,9 @@ LABEL_MAPS: dict[str, LabelMap] = {
     "jl-10": _named_codes("jl-10", _JL_ALL, "jl"),
     # EYASE (Egyptian Arabic, 6 speakers of a TV series; four emotions only).
     "eyase-4": _named_codes("eyase-4", _FOUR, "eyase"),
+    # VERBO (Brazilian Portuguese, 12 actors).
+    "verbo-4": _named_codes("verbo-4", _FOUR, "verbo"),
+    "verbo-7": _named_codes("verbo-7", _VERBO_ALL, "verbo"),
 }
 
 # The label map a corpus uses when none is named.
@@ -136,7 +140,7 @@ DEFAULT_LABEL_MAPS = {"iemocap": "iemocap-4", "emodb": "emodb-4", "ravdess": "ra
                       "msppodcast": "msppodcast-4", "mspimprov": "mspimprov-4", "subesco": "subesco-4",
                       "cafe": "cafe-4", "nemo": "nemo-4", "emozionalmente": "emozionalmente-4", "ased": "ased-4",
                       "urdu": "urdu-4", "tess": "tess-4", "savee": "savee-4", "jl": "jl-4",
-                      "eyase": "eyase-4"}
+                      "eyase": "eyase-4", "verbo": "verbo-4"}
 
 # Known counts of iemocap-4 on the full release, to check a user's copy against.
 IEMOCAP4_FULL_RELEASE = {
@@ -152,7 +156,7 @@ IEMOCAP4_FULL_RELEASE = {
 
 # Known counts of the distributed EmoDB (all 7 emotions), RAVDESS speech files (8), CREMA-D (6),
 # EMOVO (7), ShEMO (6), ESD (5), SUBESCO (7), CaFE (7), nEMO (6), ASED (5), URDU (4), TESS (7),
-# SAVEE (7), JL-Corpus (10) and EYASE (4).
+# SAVEE (7), JL-Corpus (10), EYASE (4) and VERBO (7).
 EMODB_RELEASE = {
     "total": 535,
     "classes": {"ang": 127, "bor": 81, "dis": 46, "fea": 69, "hap": 71, "sad": 62, "neu": 79},
@@ -183,6 +187,7 @@ TESS_RELEASE = {"total": 2800, "classes": {c: 400 for c in _TESS_ALL}}  # 2 spea
 SAVEE_RELEASE = {"total": 480, "classes": {**{c: 60 for c in _SAVEE_ALL}, "neu": 120}}  # 4 x (30 neutral, 15 each)
 JL_RELEASE = {"total": 2400, "classes": {c: 240 for c in _JL_ALL}}  # 4 x 15 sentences x 2 takes x 2 sessions
 EYASE_RELEASE = {"total": 579, "classes": {"ang": 150, "hap": 132, "neu": 150, "sad": 147}}  # a full listing
+VERBO_RELEASE = {"total": 1167, "classes": {**{c: 167 for c in _VERBO_ALL}, "hap": 166, "fea": 166}}  # a full listing
 EMOZIONALMENTE_RELEASE = {"total": 6902}  # the paper gives no count per emotion
 SHEMO_RELEASE = {
     "total": 3000,

@@ -30,6 +30,7 @@ from sier.corpora.subesco import read_subesco
 from sier.corpora.subsets import ALL, subset_filter, subset_names
 from sier.corpora.tess import read_tess
 from sier.corpora.urdu import read_urdu
+from sier.corpora.verbo import read_verbo
 from sier.errors import CorpusError
 
 READERS: dict[str, Callable[..., PrepareResult]] = {
@@ -52,6 +53,7 @@ READERS: dict[str, Callable[..., PrepareResult]] = {
     "savee": read_savee,
     "jl": read_jl,
     "eyase": read_eyase,
+    "verbo": read_verbo,
 }
 CORPORA = tuple(DEFAULT_LABEL_MAPS)  # the keys of READERS
 ROOTS = {
@@ -74,6 +76,7 @@ ROOTS = {
     "savee": "the SAVEE folder (AudioData/DC/a01.wav ..., or the Kaggle copy's ALL/DC_a01.wav ...)",
     "jl": "the JL-Corpus folder (holding Raw JL corpus (unchecked and unannotated)/JL(wav+txt)/)",
     "eyase": "the EYASE folder (holding Female01..Female03, Male01..Male03)",
+    "verbo": "the VERBO folder (holding Audios/f1..f6, m1..m6)",
 }
 # Corpora whose "sessions" are their own speaker-independent partitions (session -> name):
 # they are split by the `official` protocol, not by leaving one session out.
@@ -85,7 +88,7 @@ LANGUAGES = {"iemocap": "English", "emodb": "German", "emovo": "Italian", "shemo
              "cremad": "English", "msppodcast": "English", "mspimprov": "English", "subesco": "Bangla",
              "cafe": "French", "nemo": "Polish", "emozionalmente": "Italian", "ased": "Amharic",
              "urdu": "Urdu", "tess": "English", "savee": "English", "jl": "English",
-             "eyase": "Arabic"}
+             "eyase": "Arabic", "verbo": "Portuguese"}
 
 
 def corpus_help() -> str:
