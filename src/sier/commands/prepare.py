@@ -14,8 +14,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label_map", default=None,
                    help=f"default: the corpus's 4 classes (neu, hap, ang, sad); all: {maps}")
     p.add_argument("--subset", default="all", metavar="NAME[,NAME]",
-                   help="keep some recordings only: iemocap improvised or scripted; mspimprov read, improvised, "
-                        "natural (default: all)")
+                   help="keep some recordings only: iemocap and thaiser improvised or scripted; mspimprov read, "
+                        "improvised, natural (default: all)")
     p.add_argument("--all_rated", action="store_true",
                    help="also keep the utterances rated for arousal, valence or dominance whose label is not a class "
                         "of the map (IEMOCAP: all 10039), with the corpus's own label: for `sier train --all_rated`, "

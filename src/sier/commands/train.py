@@ -52,10 +52,10 @@ def _data_arguments(g) -> None:
     g.add_argument("--label_map", default=SUPPRESS,
                    help="default: the corpus's 4 classes (iemocap-4, emodb-4, ...: neu, hap, ang, sad); also "
                         "iemocap-6, iemocap-all, emodb-7, ravdess-8, cremad-6, emovo-7, shemo-6, esd-5, msppodcast-8, "
-                        "subesco-7, cafe-7, nemo-6, emozionalmente-7, ased-5, tess-7, savee-7, jl-5, jl-10, verbo-7")
+                        "subesco-7, cafe-7, nemo-6, emozionalmente-7, ased-5, tess-7, savee-7, jl-5, jl-10, verbo-7, thaiser-5")
     g.add_argument("--subset", default=SUPPRESS, metavar="NAME[,NAME]",
-                   help="keep some recordings only: iemocap improvised or scripted; mspimprov read, improvised, "
-                        "natural (default: all)")
+                   help="keep some recordings only: iemocap and thaiser improvised or scripted; mspimprov read, "
+                        "improvised, natural (default: all)")
     g.add_argument("--protocol", choices=list(PROTOCOLS), default=SUPPRESS,
                    help="session: leave one session (EmoDB, RAVDESS, ...: speaker group) out (default; 5 folds on "
                         "IEMOCAP); speaker: leave one speaker out (10 folds on IEMOCAP); corpus: leave one corpus out "

@@ -132,6 +132,9 @@ LABEL_MAPS: dict[str, LabelMap] = {
     # VERBO (Brazilian Portuguese, 12 actors).
     "verbo-4": _named_codes("verbo-4", _FOUR, "verbo"),
     "verbo-7": _named_codes("verbo-7", _VERBO_ALL, "verbo"),
+    # THAI SER (Thai, 200 actors): the emotion each actor was asked to play.
+    "thaiser-4": _named_codes("thaiser-4", _FOUR, "thaiser"),
+    "thaiser-5": _named_codes("thaiser-5", _FOUR + ("fru",), "thaiser"),
 }
 
 # The label map a corpus uses when none is named.
@@ -140,7 +143,8 @@ DEFAULT_LABEL_MAPS = {"iemocap": "iemocap-4", "emodb": "emodb-4", "ravdess": "ra
                       "msppodcast": "msppodcast-4", "mspimprov": "mspimprov-4", "subesco": "subesco-4",
                       "cafe": "cafe-4", "nemo": "nemo-4", "emozionalmente": "emozionalmente-4", "ased": "ased-4",
                       "urdu": "urdu-4", "tess": "tess-4", "savee": "savee-4", "jl": "jl-4",
-                      "eyase": "eyase-4", "verbo": "verbo-4"}
+                      "eyase": "eyase-4", "verbo": "verbo-4",
+                      "thaiser": "thaiser-4"}
 
 # Known counts of iemocap-4 on the full release, to check a user's copy against.
 IEMOCAP4_FULL_RELEASE = {

@@ -29,6 +29,7 @@ from sier.corpora.shemo import read_shemo
 from sier.corpora.subesco import read_subesco
 from sier.corpora.subsets import ALL, subset_filter, subset_names
 from sier.corpora.tess import read_tess
+from sier.corpora.thaiser import read_thaiser
 from sier.corpora.urdu import read_urdu
 from sier.corpora.verbo import read_verbo
 from sier.errors import CorpusError
@@ -54,6 +55,7 @@ READERS: dict[str, Callable[..., PrepareResult]] = {
     "jl": read_jl,
     "eyase": read_eyase,
     "verbo": read_verbo,
+    "thaiser": read_thaiser,
 }
 CORPORA = tuple(DEFAULT_LABEL_MAPS)  # the keys of READERS
 ROOTS = {
@@ -77,6 +79,7 @@ ROOTS = {
     "jl": "the JL-Corpus folder (holding Raw JL corpus (unchecked and unannotated)/JL(wav+txt)/)",
     "eyase": "the EYASE folder (holding Female01..Female03, Male01..Male03)",
     "verbo": "the VERBO folder (holding Audios/f1..f6, m1..m6)",
+    "thaiser": "the THAI SER folder (the unzipped studio*/ zoom*/ folders, emotion_label.json, actor_demography.json)",
 }
 # Corpora whose "sessions" are their own speaker-independent partitions (session -> name):
 # they are split by the `official` protocol, not by leaving one session out.
@@ -88,7 +91,8 @@ LANGUAGES = {"iemocap": "English", "emodb": "German", "emovo": "Italian", "shemo
              "cremad": "English", "msppodcast": "English", "mspimprov": "English", "subesco": "Bangla",
              "cafe": "French", "nemo": "Polish", "emozionalmente": "Italian", "ased": "Amharic",
              "urdu": "Urdu", "tess": "English", "savee": "English", "jl": "English",
-             "eyase": "Arabic", "verbo": "Portuguese"}
+             "eyase": "Arabic", "verbo": "Portuguese",
+             "thaiser": "Thai"}
 
 
 def corpus_help() -> str:

@@ -4,6 +4,7 @@ IEMOCAP's dialogs are improvised or scripted, and many papers report the improvi
 alone (scripted turns repeat the same lines across speakers and emotions). MSP-IMPROV's
 recordings are read target sentences (R), improvised scenes (S: the target sentence
 inside the scene, I: the rest of the scene) and natural interaction between scenes (P).
+THAI SER's recordings have improvised and scripted parts, like IEMOCAP's dialogs.
 A subset is a comma list of names ("improvised,natural"); "all" keeps everything.
 """
 
@@ -19,10 +20,15 @@ ALL = "all"
 
 _IEMOCAP_DIALOG = re.compile(r"^Ses\d{2}[FM]_(?P<kind>impro|script)")
 _MSPIMPROV_TYPE = re.compile(r"^MSP-IMPROV-S\d{2}[A-Z]-[FM]\d{2}-(?P<kind>[A-Z])-")
+_THAISER_PART = re.compile(r"^[sz]\d{3}_(?:con|mic)_actor\d{3}_(?P<kind>impro|script)")
 
 
 def _iemocap(kind: str) -> Callable[[str], bool]:
     return lambda utt_id: (m := _IEMOCAP_DIALOG.match(utt_id)) is not None and m["kind"] == kind
+
+
+def _thaiser(kind: str) -> Callable[[str], bool]:
+    return lambda utt_id: (m := _THAISER_PART.match(utt_id)) is not None and m["kind"] == kind
 
 
 def _mspimprov(kinds: str) -> Callable[[str], bool]:
@@ -39,6 +45,10 @@ SUBSETS: dict[str, dict[str, tuple[str, Callable[[str], bool]]]] = {
         "read": ("read target sentences (R)", _mspimprov("R")),
         "improvised": ("improvised scenes (S, I)", _mspimprov("SI")),
         "natural": ("natural interaction (P)", _mspimprov("P")),
+    },
+    "thaiser": {
+        "improvised": ("improvised parts (impro)", _thaiser("impro")),
+        "scripted": ("scripted parts (script)", _thaiser("script")),
     },
 }
 
