@@ -44,8 +44,8 @@ def validate(samples: np.ndarray, source: str, min_duration_s: float = DEFAULT_M
     duration = samples.size / SAMPLE_RATE
     if duration < min_duration_s:
         raise AudioError(
-            f"{source}: audio is too short ({duration:.3f} s < {min_duration_s} s); "
-            "remove it or lower --min_duration."
+            f"{source}: audio is too short ({duration:.3f} s < {min_duration_s} s) to classify; "
+            "leave it out of the manifest or the request."
         )
     if not np.all(np.isfinite(samples)):
         raise AudioError(f"{source}: audio contains NaN or infinite samples; re-export the file.")
