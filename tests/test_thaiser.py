@@ -78,6 +78,10 @@ def test_thaiser_subsets_and_errors_that_name_the_file_and_the_fix(tmp_path):
     improvised = read_corpus("thaiser", tmp_path, "thaiser-5", subset="improvised").utterances
     scripted = read_corpus("thaiser", tmp_path, "thaiser-5", subset="scripted").utterances
     assert len(improvised) == 24 and len(scripted) == 12 and all("_script" in u.id for u in scripted)
+    (tmp_path / "emotion_label.json").write_text(json.dumps({"s001_con_actor001_impro1_0.flac": {"emo": 1}}))
+    with pytest.raises(CorpusError, match="emotion_label.json: not THAI SER's emotion_label.json"):
+        read_thaiser(tmp_path)
+    (tmp_path / "emotion_label.json").write_text("{}")
     (tmp_path / "actor_demography.json").write_text(json.dumps({"data": [{"Actor's ID": "001", "Sex": "-"}]}))
     with pytest.raises(CorpusError, match="actor_demography.json: actor 001 has Sex '-', not female or male"):
         read_thaiser(tmp_path)

@@ -76,6 +76,16 @@ def read_genders(path: Path, table: Any) -> dict[str, str]:
     return genders
 
 
+def read_labels(path: Path, table: Any) -> dict[str, str]:
+    """File name -> assigned emotion from emotion_label.json; CorpusError naming the file where
+    an entry is not as released."""
+    try:
+        return {name: str(entries[0]["assigned_emo"]) for name, entries in table.items()}
+    except (AttributeError, IndexError, KeyError, TypeError) as exc:
+        raise CorpusError(f"{path}: not THAI SER's {LABELS} ({{\"<file>.flac\": [{{\"assigned_emo\": ...}}]}}): "
+                          f"{exc!r}") from exc
+
+
 def deal_recordings(pairs: set[tuple[str, str]], groups: int) -> dict[str, int]:
     """Speaker -> group 1..`groups`, keeping the speakers of each recording (`pairs` of recording,
     speaker) together: speakers linked through recordings form a unit, and units are dealt
@@ -101,18 +111,17 @@ def deal_recordings(pairs: set[tuple[str, str]], groups: int) -> dict[str, int]:
     return dealt
 
 
-def _label(path: Path, m: re.Match, labels: dict) -> str | None:
+def _label(path: Path, m: re.Match, labels: dict[str, str]) -> str | None:
     """The assigned emotion of a file: its emotion_label.json entry, or a scripted name's digit."""
-    entry = labels.get(path.name)
-    if entry:
-        return str(entry[0]["assigned_emo"])
+    if path.name in labels:
+        return labels[path.name]
     digit = path.stem.rsplit("_", 1)[-1][:1]
     if m["kind"] == "script" and digit in ("1", "2", "3", "4", "5"):
         return SCRIPT_DIGITS[int(digit) - 1]
     return None
 
 
-def _sort_out(found: dict[Path, re.Match | None], labels: dict,
+def _sort_out(found: dict[Path, re.Match | None], labels: dict[str, str],
               in_subset: Callable[[str], bool]) -> tuple[dict[Path, re.Match | None], dict[str, list[Path]]]:
     """(the files to read, with their name matches; the files left out: "clip" microphone,
     "unlabelled" improvised, outside the "subset")."""
@@ -143,7 +152,7 @@ def read_thaiser(root: str | os.PathLike, label_map: str | LabelMap = "thaiser-4
         raise CorpusError(f"{root}: not a THAI SER tree; expected flacs named like s001_con_actor001_impro2_17.flac "
                           f"(in the unzipped studio1-10/ ... zoom11-20/).")
     in_subset = subset_filter(CORPUS, subset)
-    _, labels = _json_below(root, LABELS)
+    labels = read_labels(*_json_below(root, LABELS))
     genders = read_genders(*_json_below(root, ACTORS))
     named, left = _sort_out(found, labels, in_subset)
     speaker = {p: f"thai{m['actor']}" for p, m in named.items() if m}
