@@ -317,6 +317,11 @@ def test_esd_reader_takes_the_emotion_from_its_folder_with_or_without_the_split(
 def test_registry_reads_each_corpus_with_its_default_map(emodb, ravdess):
     assert [default_label_map(c) for c in CORPORA] == [f"{c}-4" for c in CORPORA]
     assert set(READERS) == set(ROOTS) == set(CORPORA)  # a new corpus is registered everywhere
+    assert all(language_of(c, "x") != "unknown" for c in CORPORA)
+    docs = Path(__file__).parents[1]
+    readme, corpora_md = (docs / "README.md").read_text(), (docs / "docs" / "corpora.md").read_text()
+    undocumented = [c for c in CORPORA if f"| `{c}` |" not in readme or f"(`{c}`," not in corpora_md]
+    assert undocumented == []  # a README table row and a docs/corpora.md section each
     assert read_corpus("emodb", emodb[0]).utterances == read_emodb(emodb[0], "emodb-4").utterances
     assert read_corpus("ravdess", ravdess[0], "ravdess-8").utterances == read_ravdess(ravdess[0], "ravdess-8").utterances
     with pytest.raises(CorpusError, match="unknown corpus 'msp'"):
