@@ -1,6 +1,6 @@
 """THAI SER (Thai) reader for its distributed layout (the v1 release of vistec-AI/dataset-releases).
 
-200 actors (112 women, 88 men), 27,854 utterances in 100 recordings of two actors each: 80
+200 actors (112 women, 88 men), 27,854 utterances in 100 recordings: 80
 in a studio (studio001-080; 1-18 a soundproofed room, the rest an ordinary room) and 20 over
 Zoom. The release is ten zips (`studio1-10.zip` ... `zoom11-20.zip`) of flac files,
 `studio1-10/studio001/con/s001_con_actor001_impro2_17.flac`: recording (s studio, z zoom,
@@ -19,8 +19,8 @@ scripted part, and a running number; plus two tables:
 The clip microphone records the same utterances as con, so clip files are left out (a
 note counts them): one recording must not count twice.
 
-Speaker groups ("sessions"): the two actors of a recording speak with each other (as in
-IEMOCAP's sessions), so partners stay together: actors linked by a recording form a unit,
+Speaker groups ("sessions"): the actors of a recording act together (100 recordings of 200
+actors, as in IEMOCAP's sessions), so partners stay together: actors linked by a recording form a unit,
 and units are dealt into five groups, largest first into the smallest. `--subset
 improvised` or `scripted` keeps those parts (sier.corpora.subsets).
 """
