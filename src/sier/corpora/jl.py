@@ -22,9 +22,8 @@ import re
 from pathlib import Path
 
 from sier.corpora.labels import JL_RELEASE, LabelMap, get_label_map
-from sier.corpora.named_files import NamedFile, check_release_counts, read_named_files, wav_files
+from sier.corpora.named_files import NamedFile, check_release_counts, parsed_wavs_below, read_named_files
 from sier.corpora.records import PrepareResult
-from sier.errors import CorpusError
 
 CORPUS = "jl"
 
@@ -57,13 +56,9 @@ def read_jl(root: str | os.PathLike, label_map: str | LabelMap = "jl-4") -> Prep
     """Read a JL-Corpus tree (its JL(wav+txt) folder, or every wav below `root`) into Utterances
     under `label_map`, sorted by id."""
     lmap = get_label_map(label_map, CORPUS) if isinstance(label_map, str) else label_map
-    root = Path(root)
-    if not root.is_dir():
-        raise CorpusError(f"{root}: not a directory; pass the JL-Corpus folder (holding {WAV_FOLDER}) with --root.")
-    wavs = wav_files(_wav_folder(root), recursive=True)
-    if not any(parse_name(p) for p in wavs):
-        raise CorpusError(f"{root}: not a JL-Corpus tree; expected {WAV_FOLDER}/ of wavs named like "
-                          f"female1_angry_1a_1.wav (speaker, emotion, sentence and take, session).")
+    wavs = parsed_wavs_below(root, parse_name, "JL-Corpus", f"the JL-Corpus folder (holding {WAV_FOLDER})",
+                             f"{WAV_FOLDER}/ of wavs named like female1_angry_1a_1.wav (speaker, emotion, sentence "
+                             f"and take, session)", _wav_folder)
     result = read_named_files(wavs, parse_name, lmap, CORPUS)
     check_release_counts(result, lmap, JL_RELEASE, len(SPEAKERS), "JL-Corpus", "the JL-Corpus release")
     return result

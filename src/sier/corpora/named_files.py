@@ -77,6 +77,20 @@ def named_wavs_below(root: str | os.PathLike, name: re.Pattern, corpus: str, hol
     return named
 
 
+def parsed_wavs_below(root: str | os.PathLike, parse: Callable[[Path], NamedFile | None], corpus: str, holding: str,
+                      expected: str, folder: Callable[[Path], Path] = lambda root: root) -> list[Path]:
+    """Every wav below `folder(root)`, for corpora whose `parse` needs more than a file name (its
+    folder too); CorpusError when `root` is no folder ("pass `holding` with --root") or `parse`
+    understands none of them ("expected `expected`")."""
+    root = Path(root)
+    if not root.is_dir():
+        raise CorpusError(f"{root}: not a directory; pass {holding} with --root.")
+    wavs = wav_files(folder(root), recursive=True)
+    if not any(parse(p) for p in wavs):
+        raise CorpusError(f"{root}: not a {corpus} tree; expected {expected}.")
+    return wavs
+
+
 def read_dealt_speakers(named: Mapping[Path, re.Match | None], lmap: LabelMap, corpus: str, groups: int,
                         speaker: Callable[[re.Match], str], label: Callable[[re.Match], str],
                         genders: Mapping[str, str] | None = None) -> PrepareResult:

@@ -19,9 +19,8 @@ import re
 from pathlib import Path
 
 from sier.corpora.labels import SAVEE_RELEASE, LabelMap, get_label_map
-from sier.corpora.named_files import NamedFile, check_release_counts, read_named_files, wav_files
+from sier.corpora.named_files import NamedFile, check_release_counts, parsed_wavs_below, read_named_files
 from sier.corpora.records import PrepareResult
-from sier.errors import CorpusError
 
 CORPUS = "savee"
 
@@ -43,13 +42,9 @@ def parse_name(path: Path) -> NamedFile | None:
 def read_savee(root: str | os.PathLike, label_map: str | LabelMap = "savee-4") -> PrepareResult:
     """Read a SAVEE tree (every wav below `root`) into Utterances under `label_map`, sorted by id."""
     lmap = get_label_map(label_map, CORPUS) if isinstance(label_map, str) else label_map
-    root = Path(root)
-    if not root.is_dir():
-        raise CorpusError(f"{root}: not a directory; pass the SAVEE folder (AudioData/, or the Kaggle ALL/) with --root.")
-    wavs = wav_files(root, recursive=True)
-    if not any(parse_name(p) for p in wavs):
-        raise CorpusError(f"{root}: not a SAVEE tree; expected AudioData/DC/a01.wav ... (speaker folders DC, JE, JK, "
-                          f"KL of wavs named by emotion code and number) or wavs named like DC_a01.wav.")
+    wavs = parsed_wavs_below(root, parse_name, "SAVEE", "the SAVEE folder (AudioData/, or the Kaggle ALL/)",
+                             "AudioData/DC/a01.wav ... (speaker folders DC, JE, JK, KL of wavs named by emotion "
+                             "code and number) or wavs named like DC_a01.wav")
     result = read_named_files(wavs, parse_name, lmap, CORPUS)
     check_release_counts(result, lmap, SAVEE_RELEASE, len(SPEAKERS), "SAVEE", "the SAVEE release")
     return result
