@@ -51,6 +51,7 @@ def test_thaiser_labels_speakers_genders_and_the_clip_microphone(tmp_path):
     expected = build_thaiser(tmp_path)
     unlabelled = tmp_path / "studio1-10" / "studio001" / "con" / "s001_con_actor001_impro9_99.flac"
     write_wav(unlabelled, 0.05)
+    write_wav(tmp_path / "studio1-10" / "studio001" / "con" / "take_2.flac", 0.05)  # not a THAI SER name
     result = read_thaiser(tmp_path, "thaiser-5")
     codes = {"Neutral": "neu", "Angry": "ang", "Happy": "hap", "Sad": "sad", "Frustrated": "fru"}
     assert {u.id: u.label for u in result.utterances} == {i: codes[e] for i, e in expected.items()}
@@ -58,6 +59,7 @@ def test_thaiser_labels_speakers_genders_and_the_clip_microphone(tmp_path):
     u = got["z002_mic_actor012_impro2_51"]
     assert (u.speaker, u.gender, u.corpus) == ("thai012", "M", "thaiser") and got["s001_con_actor001_impro1_0"].gender == "F"
     assert not any("_clip_" in i for i in got)
+    assert any("1 wav(s) left out whose names are not thaiser names" in w for w in result.warnings)
     assert result.notes == ["left out 16 clip-microphone files: the same utterances as the con ones"]
     assert any(w.startswith("1 improvised file(s) left out that have no entry in emotion_label.json, "
                             "e.g. s001_con_actor001_impro9_99.flac") for w in result.warnings)

@@ -39,7 +39,7 @@ def _run_arguments(g) -> None:
 
 
 def _data_arguments(g) -> None:
-    from sier.corpora.labels import DEFAULT_LABEL_MAPS
+    from sier.corpora.labels import DEFAULT_LABEL_MAPS, LABEL_MAPS
     from sier.corpora.registry import corpus_help
     from sier.splits import PROTOCOLS
 
@@ -51,8 +51,7 @@ def _data_arguments(g) -> None:
                         "e.g. one per corpus")
     g.add_argument("--label_map", default=SUPPRESS,
                    help="default: the corpus's 4 classes (iemocap-4, emodb-4, ...: neu, hap, ang, sad); also "
-                        "iemocap-6, iemocap-all, emodb-7, ravdess-8, cremad-6, emovo-7, shemo-6, esd-5, msppodcast-8, "
-                        "subesco-7, cafe-7, nemo-6, emozionalmente-7, ased-5, tess-7, savee-7, jl-5, jl-10, verbo-7, thaiser-5")
+                        + ", ".join(n for n in LABEL_MAPS if n not in DEFAULT_LABEL_MAPS.values()))
     g.add_argument("--subset", default=SUPPRESS, metavar="NAME[,NAME]",
                    help="keep some recordings only: iemocap and thaiser improvised or scripted; mspimprov read, "
                         "improvised, natural (default: all)")

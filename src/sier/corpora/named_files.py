@@ -68,20 +68,14 @@ def named_wavs_below(root: str | os.PathLike, name: re.Pattern, corpus: str, hol
     """Every wav below `root` with the match of its file name (None for other names), for
     corpora whose names say everything, in any folder layout; CorpusError when `root` is no
     folder ("pass `holding` with --root") or no name matches ("expected `expected`")."""
-    root = Path(root)
-    if not root.is_dir():
-        raise CorpusError(f"{root}: not a directory; pass {holding} with --root.")
-    named = {p: name.match(p.stem) for p in wav_files(root, recursive=True)}
-    if not any(named.values()):
-        raise CorpusError(f"{root}: not a {corpus} tree; expected {expected}.")
-    return named
+    wavs = parsed_wavs_below(root, lambda path: name.match(path.stem), corpus, holding, expected)
+    return {p: name.match(p.stem) for p in wavs}
 
 
-def parsed_wavs_below(root: str | os.PathLike, parse: Callable[[Path], NamedFile | None], corpus: str, holding: str,
+def parsed_wavs_below(root: str | os.PathLike, parse: Callable[[Path], Any], corpus: str, holding: str,
                       expected: str, folder: Callable[[Path], Path] = lambda root: root) -> list[Path]:
-    """Every wav below `folder(root)`, for corpora whose `parse` needs more than a file name (its
-    folder too); CorpusError when `root` is no folder ("pass `holding` with --root") or `parse`
-    understands none of them ("expected `expected`")."""
+    """Every wav below `folder(root)`; CorpusError when `root` is no folder ("pass `holding` with
+    --root") or `parse` understands none of them (returns None for all: "expected `expected`")."""
     root = Path(root)
     if not root.is_dir():
         raise CorpusError(f"{root}: not a directory; pass {holding} with --root.")

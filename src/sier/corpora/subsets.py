@@ -23,32 +23,25 @@ _MSPIMPROV_TYPE = re.compile(r"^MSP-IMPROV-S\d{2}[A-Z]-[FM]\d{2}-(?P<kind>[A-Z])
 _THAISER_PART = re.compile(r"^[sz]\d{3}_(?:con|mic)_actor\d{3}_(?P<kind>impro|script)")
 
 
-def _iemocap(kind: str) -> Callable[[str], bool]:
-    return lambda utt_id: (m := _IEMOCAP_DIALOG.match(utt_id)) is not None and m["kind"] == kind
-
-
-def _thaiser(kind: str) -> Callable[[str], bool]:
-    return lambda utt_id: (m := _THAISER_PART.match(utt_id)) is not None and m["kind"] == kind
-
-
-def _mspimprov(kinds: str) -> Callable[[str], bool]:
-    return lambda utt_id: (m := _MSPIMPROV_TYPE.match(utt_id)) is not None and m["kind"] in kinds
+def _kind(pattern: re.Pattern, *kinds: str) -> Callable[[str], bool]:
+    """Whether an utterance id matches `pattern` with its "kind" group one of `kinds`."""
+    return lambda utt_id: (m := pattern.match(utt_id)) is not None and m["kind"] in kinds
 
 
 # corpus -> subset name -> (what it holds, whether an utterance id belongs to it)
 SUBSETS: dict[str, dict[str, tuple[str, Callable[[str], bool]]]] = {
     "iemocap": {
-        "improvised": ("improvised dialogs (impro)", _iemocap("impro")),
-        "scripted": ("scripted dialogs (script)", _iemocap("script")),
+        "improvised": ("improvised dialogs (impro)", _kind(_IEMOCAP_DIALOG, "impro")),
+        "scripted": ("scripted dialogs (script)", _kind(_IEMOCAP_DIALOG, "script")),
     },
     "mspimprov": {
-        "read": ("read target sentences (R)", _mspimprov("R")),
-        "improvised": ("improvised scenes (S, I)", _mspimprov("SI")),
-        "natural": ("natural interaction (P)", _mspimprov("P")),
+        "read": ("read target sentences (R)", _kind(_MSPIMPROV_TYPE, "R")),
+        "improvised": ("improvised scenes (S, I)", _kind(_MSPIMPROV_TYPE, "S", "I")),
+        "natural": ("natural interaction (P)", _kind(_MSPIMPROV_TYPE, "P")),
     },
     "thaiser": {
-        "improvised": ("improvised parts (impro)", _thaiser("impro")),
-        "scripted": ("scripted parts (script)", _thaiser("script")),
+        "improvised": ("improvised parts (impro)", _kind(_THAISER_PART, "impro")),
+        "scripted": ("scripted parts (script)", _kind(_THAISER_PART, "script")),
     },
 }
 

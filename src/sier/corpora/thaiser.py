@@ -122,20 +122,22 @@ def _label(path: Path, m: re.Match, labels: dict[str, str]) -> str | None:
 
 
 def _sort_out(found: dict[Path, re.Match | None], labels: dict[str, str],
-              in_subset: Callable[[str], bool]) -> tuple[dict[Path, re.Match | None], dict[str, list[Path]]]:
-    """(the files to read, with their name matches; the files left out: "clip" microphone,
-    "unlabelled" improvised, outside the "subset")."""
-    left: dict[str, list[Path]] = {"clip": [], "unlabelled": [], "subset": []}
+              in_subset: Callable[[str], bool]) -> tuple[dict[Path, tuple[re.Match, str]], dict[str, list[Path]]]:
+    """(the files to read: their name match and assigned emotion; the files left out: "clip"
+    microphone, "unlabelled" improvised, outside the "subset", and "other" names)."""
+    left: dict[str, list[Path]] = {"clip": [], "unlabelled": [], "subset": [], "other": []}
     named = {}
     for path, m in found.items():
-        if m and m["mic"] == "clip":
+        if m is None:
+            left["other"].append(path)
+        elif m["mic"] == "clip":
             left["clip"].append(path)
-        elif m and not in_subset(path.stem):
+        elif not in_subset(path.stem):
             left["subset"].append(path)
-        elif m and _label(path, m, labels) is None:
+        elif (label := _label(path, m, labels)) is None:
             left["unlabelled"].append(path)
         else:
-            named[path] = m
+            named[path] = (m, label)
     return named, left
 
 
@@ -155,17 +157,16 @@ def read_thaiser(root: str | os.PathLike, label_map: str | LabelMap = "thaiser-4
     labels = read_labels(*_json_below(root, LABELS))
     genders = read_genders(*_json_below(root, ACTORS))
     named, left = _sort_out(found, labels, in_subset)
-    speaker = {p: f"thai{m['actor']}" for p, m in named.items() if m}
-    groups = deal_recordings({(m["room"] + m["recording"], speaker[p]) for p, m in named.items() if m}, GROUPS)
+    speaker = {p: f"thai{m['actor']}" for p, (m, _) in named.items()}
+    groups = deal_recordings({(m["room"] + m["recording"], speaker[p]) for p, (m, _) in named.items()}, GROUPS)
 
     def parse(path: Path) -> NamedFile | None:
-        m = named.get(path)
-        if not m or speaker[path] not in genders:
+        if path not in named or speaker[path] not in genders:
             return None
-        raw = _label(path, m, labels)
+        raw = named[path][1]
         return NamedFile(path.stem, speaker[path], groups[speaker[path]], genders[speaker[path]], EMOTIONS.get(raw, raw))
 
-    result = read_named_files(list(named), parse, lmap, CORPUS)
+    result = read_named_files([*named, *left["other"]], parse, lmap, CORPUS)
     if left["clip"]:
         result.notes.append(f"left out {len(left['clip'])} clip-microphone files: the same utterances as the con ones")
     if subset_names(subset):
